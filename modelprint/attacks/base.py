@@ -1,0 +1,80 @@
+"""Lineage steps: how a thief (or an independent party) makes a model. One registry, one class per attack."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from torch import nn
+
+from modelprint.data import Dataset, load_dataset
+from modelprint.models.base import TorchClassifier
+from modelprint.registry import Registry
+from modelprint.types import JSONValue
+
+if TYPE_CHECKING:
+    from modelprint.zoo.lineage import Step
+
+
+@dataclass
+class AttackContext:
+    """What a step may use: the dataset's splits (owner / attacker / test) and the device."""
+
+    dataset: str
+    split_seed: int = 0
+    device: str = "cpu"
+    data_root: str | None = None
+
+    _cache: dict[str, Dataset] = field(default_factory=dict, repr=False)
+
+    def split(self, name: str) -> Dataset:
+        """The named split of the context's dataset, loaded once."""
+        if name not in self._cache:
+            self._cache[name] = load_dataset(
+                self.dataset, name, root=self.data_root, split_seed=self.split_seed
+            )
+        return self._cache[name]
+
+
+@dataclass
+class Built:
+    """The result of one step: the new module, its architecture name and the settings used."""
+
+    module: nn.Module
+    arch: str
+    config: dict[str, JSONValue] = field(default_factory=dict)
+
+
+class Modification(ABC):
+    """One lineage step. Subclasses are constructed from the step's arguments (``positional`` names the
+    order of positional arguments) and keep paper defaults as keyword defaults."""
+
+    positional: ClassVar[tuple[str, ...]] = ()
+    needs_parent: ClassVar[bool] = True
+
+    @abstractmethod
+    def apply(
+        self, parent: TorchClassifier | None, parent_arch: str | None, ctx: AttackContext, *, seed: int
+    ) -> Built:
+        """Return the new model. ``parent`` is the white-box parent (None for ``train``)."""
+
+
+ATTACKS: Registry[Modification] = Registry("attack")
+
+
+def make_step(step: Step) -> Modification:
+    """Instantiate the registered attack for a parsed step, mapping positional args by ``positional``."""
+    cls = ATTACKS.get(step.name)
+    names: tuple[str, ...] = getattr(cls, "positional", ())
+    if len(step.args) > len(names):
+        raise ValueError(f"{step}: too many positional arguments (expected {', '.join(names) or 'none'})")
+    kwargs: dict[str, str] = dict(zip(names, step.args, strict=False))
+    for k, v in step.kwargs:
+        if k in kwargs:
+            raise ValueError(f"{step}: argument {k!r} given twice")
+        kwargs[k] = v
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"{step}: {exc}") from None

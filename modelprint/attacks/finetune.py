@@ -1,0 +1,53 @@
+"""Fine-tuning attacks FTLL / FTAL / RTLL / RTAL (Adi et al. 2018), on the attacker's data (spec §16.1)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification
+from modelprint.attacks.training import fit, to_float, to_int
+from modelprint.models.base import TorchClassifier
+
+MODES = ("ftll", "ftal", "rtll", "rtal")
+
+
+def head_of(module: nn.Module) -> nn.Linear:
+    head = getattr(module, "classifier", None)
+    if not isinstance(head, nn.Linear):
+        raise TypeError(f"{type(module).__name__} has no final nn.Linear named 'classifier'")
+    return head
+
+
+def reinit_head(module: nn.Module, seed: int) -> None:
+    torch.manual_seed(seed)
+    head_of(module).reset_parameters()
+
+
+@ATTACKS.register("finetune")
+class FineTune(Modification):
+    """FTLL: train the last layer; FTAL: train all layers; RTLL / RTAL: re-initialise the last layer first."""
+
+    positional = ("mode",)
+
+    def __init__(
+        self, mode: str = "ftal", *, epochs: str | int = 5, lr: str | float = 0.01, data: str = "attacker"
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"finetune mode must be one of {MODES}, got {mode!r}")
+        self.mode, self.epochs, self.lr, self.data = mode, to_int(epochs, "epochs"), to_float(lr, "lr"), data
+
+    def apply(
+        self, parent: TorchClassifier | None, parent_arch: str | None, ctx: AttackContext, *, seed: int
+    ) -> Built:
+        assert parent is not None and parent_arch is not None
+        data = ctx.split(self.data)
+        if self.mode.startswith("rt"):
+            reinit_head(parent.module, seed)
+        only = head_of(parent.module) if self.mode.endswith("ll") else None
+        fit(parent, data.images, data.labels, epochs=self.epochs, lr=self.lr, seed=seed, only=only)
+        return Built(
+            parent.module,
+            parent_arch,
+            {"mode": self.mode, "epochs": self.epochs, "lr": self.lr, "data": self.data},
+        )

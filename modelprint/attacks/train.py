@@ -1,0 +1,79 @@
+"""``train(arch,dataset,seed)``: a model trained from scratch — the source on the owner's half, an
+independent (negative) model on the attacker's half (``data=attacker``)."""
+
+from __future__ import annotations
+
+import torch
+
+from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification
+from modelprint.attacks.training import fit, to_float, to_int
+from modelprint.models.archs import build_arch
+from modelprint.models.base import TorchClassifier
+
+TRAIN_SPLITS = ("owner", "attacker", "train")
+
+
+@ATTACKS.register("train")
+class Train(Modification):
+    """Train ``arch`` from scratch on a split of ``dataset`` (SGD, momentum 0.9, wd 5e-4, cosine; spec §16.4,
+    scaled in epochs to the bundled data)."""
+
+    positional = ("arch", "dataset", "seed")
+    needs_parent = False
+
+    def __init__(
+        self,
+        arch: str,
+        dataset: str,
+        seed: str | int,
+        *,
+        data: str = "owner",
+        epochs: str | int = 10,
+        lr: str | float = 0.05,
+        batch: str | int = 64,
+    ) -> None:
+        if data not in TRAIN_SPLITS:
+            raise ValueError(f"train: data must be one of {TRAIN_SPLITS}, got {data!r}")
+        self.arch, self.dataset, self.seed, self.data = arch, dataset, to_int(seed, "seed"), data
+        self.epochs, self.lr, self.batch = (
+            to_int(epochs, "epochs"),
+            to_float(lr, "lr"),
+            to_int(batch, "batch"),
+        )
+
+    def apply(
+        self, parent: TorchClassifier | None, parent_arch: str | None, ctx: AttackContext, *, seed: int
+    ) -> Built:
+        if ctx.dataset != self.dataset:
+            raise ValueError(
+                f"train step names dataset {self.dataset!r} but the zoo is built on {ctx.dataset!r}"
+            )
+        data = ctx.split(self.data)
+        c, h, _ = data.input_shape
+        torch.manual_seed(self.seed)
+        module = build_arch(self.arch, in_channels=c, num_classes=data.num_classes, image_size=h)
+        model = TorchClassifier(
+            module,
+            num_classes=data.num_classes,
+            input_shape=data.input_shape,
+            mean=data.mean,
+            std=data.std,
+            device=ctx.device,
+        )
+        fit(
+            model,
+            data.images,
+            data.labels,
+            epochs=self.epochs,
+            lr=self.lr,
+            batch_size=self.batch,
+            seed=self.seed,
+        )
+        config = {
+            "data": self.data,
+            "epochs": self.epochs,
+            "lr": self.lr,
+            "batch": self.batch,
+            "optimizer": "sgd",
+        }
+        return Built(model.module, self.arch, config)

@@ -1,0 +1,122 @@
+"""End-to-end glue used by the CLI and the tests: preset → zoo → scores → report rows."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tqdm.auto import tqdm
+
+import modelprint.attacks
+import modelprint.fingerprints  # noqa: F401  (registers the fingerprints)
+from modelprint.attacks import AttackContext
+from modelprint.bench.results import ResultsDB, ScoreRecord
+from modelprint.bench.runner import RunStats, run_benchmark
+from modelprint.fingerprints.base import FINGERPRINTS, Fingerprint
+from modelprint.models.io import ModelFileError
+from modelprint.report import ScoreRow
+from modelprint.types import Output
+from modelprint.workspace import Workspace
+from modelprint.zoo.builder import BuildReport, build_zoo, closure
+from modelprint.zoo.presets import PRESETS, Preset
+from modelprint.zoo.store import ModelStore
+
+log = logging.getLogger(__name__)
+
+
+def resolve_preset(name: str, dataset: str | None = None) -> Preset:
+    factory = PRESETS.get(name)
+    return factory(dataset=dataset) if dataset else factory()
+
+
+def resolve_fingerprints(names: Sequence[str], *, budget: int | None = None) -> list[Fingerprint]:
+    fps = []
+    for name in names:
+        kwargs = {"budget": budget} if budget is not None else {}
+        fps.append(FINGERPRINTS.make(name, **kwargs))
+    return fps
+
+
+def build_preset(
+    preset: Preset, ws: Workspace, *, data_root: str | None = None, progress: bool = True
+) -> BuildReport:
+    ctx = AttackContext(preset.dataset, data_root=data_root)
+    todo = closure(preset.lineages())
+    bar = tqdm(total=len(todo), desc=f"zoo {preset.name}", unit="model", disable=not progress)
+
+    def tick(lineage: str, built: bool) -> None:
+        bar.set_postfix_str(("built " if built else "cached ") + lineage[-40:])
+        bar.update()
+
+    try:
+        return build_zoo(todo, ws.store, ctx, on_model=tick)
+    finally:
+        bar.close()
+
+
+@dataclass
+class PresetRun:
+    build: BuildReport
+    stats: RunStats
+
+
+def run_preset(
+    preset: Preset,
+    fingerprints: Sequence[Fingerprint],
+    seeds: Sequence[int],
+    ws: Workspace,
+    *,
+    access: Output | None = None,
+    data_root: str | None = None,
+    progress: bool = True,
+) -> PresetRun:
+    """Build (or reuse) the zoo, then score every pair; both steps resume where they stopped."""
+    build = build_preset(preset, ws, data_root=data_root, progress=progress)
+    ctx = AttackContext(preset.dataset, data_root=data_root)
+    total = len(fingerprints) * len(seeds) * len(preset.pairs())
+    with (
+        ResultsDB(ws.results_path) as db,
+        tqdm(total=total, desc="bench", unit="pair", disable=not progress) as bar,
+    ):
+        stats = run_benchmark(
+            preset,
+            fingerprints,
+            seeds,
+            store=ws.store,
+            results=db,
+            keys_root=ws.keys,
+            ctx=ctx,
+            access=access,
+            on_pair=bar.update,
+        )
+    return PresetRun(build, stats)
+
+
+def _accuracy(store: ModelStore, lineage: str, cache: dict[str, float | None]) -> float | None:
+    if lineage not in cache:
+        try:
+            cache[lineage] = store.card(lineage).accuracy
+        except ModelFileError:
+            cache[lineage] = None
+    return cache[lineage]
+
+
+def report_rows(records: Sequence[ScoreRecord], store: ModelStore) -> list[ScoreRow]:
+    """Stored scores joined with each suspect's accuracy from its card."""
+    acc: dict[str, float | None] = {}
+    return [
+        ScoreRow(
+            r.fingerprint,
+            r.seed,
+            r.victim,
+            r.suspect,
+            r.positive,
+            r.task,
+            r.score,
+            r.queries,
+            r.seconds,
+            _accuracy(store, r.suspect, acc),
+        )
+        for r in records
+    ]

@@ -1,0 +1,147 @@
+"""Benchmark results in SQLite: one row per (fingerprint config, seed, victim, suspect, threat)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS scores (
+    fingerprint TEXT NOT NULL,
+    config      TEXT NOT NULL,
+    seed        INTEGER NOT NULL,
+    victim      TEXT NOT NULL,
+    suspect     TEXT NOT NULL,
+    threat      TEXT NOT NULL DEFAULT '',
+    preset      TEXT NOT NULL,
+    positive    INTEGER NOT NULL,
+    task        TEXT NOT NULL,
+    score       REAL NOT NULL,
+    queries     INTEGER NOT NULL,
+    seconds     REAL NOT NULL,
+    access      TEXT NOT NULL,
+    created     REAL NOT NULL,
+    PRIMARY KEY (config, seed, victim, suspect, threat)
+);
+CREATE TABLE IF NOT EXISTS keys (
+    fingerprint TEXT NOT NULL,
+    config      TEXT NOT NULL,
+    seed        INTEGER NOT NULL,
+    victim      TEXT NOT NULL,
+    queries     INTEGER NOT NULL,
+    seconds     REAL NOT NULL,
+    PRIMARY KEY (config, seed, victim)
+);
+"""
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    """One stored score."""
+
+    fingerprint: str
+    config: str
+    seed: int
+    victim: str
+    suspect: str
+    threat: str
+    preset: str
+    positive: bool
+    task: str
+    score: float
+    queries: int
+    seconds: float
+    access: str
+
+
+class ResultsDB:
+    """A small SQLite store; every insert commits, so a killed run loses at most the pair in flight."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path)
+        self._conn.executescript(SCHEMA)
+        self._conn.commit()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> ResultsDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._conn:
+            yield self._conn
+
+    def done(self, config: str, seed: int, victim: str, threat: str = "") -> set[str]:
+        """Suspects already scored for this fingerprint config, seed, victim and threat."""
+        rows = self._conn.execute(
+            "SELECT suspect FROM scores WHERE config=? AND seed=? AND victim=? AND threat=?",
+            (config, seed, victim, threat),
+        )
+        return {r[0] for r in rows}
+
+    def add(self, rec: ScoreRecord) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    rec.fingerprint,
+                    rec.config,
+                    rec.seed,
+                    rec.victim,
+                    rec.suspect,
+                    rec.threat,
+                    rec.preset,
+                    int(rec.positive),
+                    rec.task,
+                    rec.score,
+                    rec.queries,
+                    rec.seconds,
+                    rec.access,
+                    time.time(),
+                ),
+            )
+
+    def add_key(
+        self, fingerprint: str, config: str, seed: int, victim: str, queries: int, seconds: float
+    ) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO keys VALUES (?,?,?,?,?,?)",
+                (fingerprint, config, seed, victim, queries, seconds),
+            )
+
+    def records(
+        self, *, preset: str | None = None, fingerprints: list[str] | None = None
+    ) -> list[ScoreRecord]:
+        sql = (
+            "SELECT fingerprint, config, seed, victim, suspect, threat, preset, positive, task, score, "
+            "queries, seconds, access FROM scores"
+        )
+        where, args = [], []
+        if preset is not None:
+            where.append("preset=?")
+            args.append(preset)
+        if fingerprints:
+            where.append(f"fingerprint IN ({','.join('?' * len(fingerprints))})")
+            args += fingerprints
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY fingerprint, seed, victim, suspect"
+        return [
+            ScoreRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], r[10], r[11], r[12])
+            for r in self._conn.execute(sql, args)
+        ]
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0])

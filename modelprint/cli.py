@@ -1,0 +1,202 @@
+"""``modelprint`` command line: zoo | bench | report | list."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import platform
+from pathlib import Path
+from typing import Annotated
+
+import torch
+import typer
+
+from modelprint.bench.pipeline import (
+    build_preset,
+    report_rows,
+    resolve_fingerprints,
+    resolve_preset,
+    run_preset,
+)
+from modelprint.bench.results import ResultsDB
+from modelprint.registry import UnknownNameError
+from modelprint.workspace import Workspace
+
+app = typer.Typer(
+    help="Fingerprint image classifiers and benchmark fingerprinting schemes.", no_args_is_help=True
+)
+zoo_app = typer.Typer(help="Build and inspect model zoos.", no_args_is_help=True)
+bench_app = typer.Typer(help="Run benchmarks.", no_args_is_help=True)
+app.add_typer(zoo_app, name="zoo")
+app.add_typer(bench_app, name="bench")
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", help="Artifact folder (default $MODELPRINT_HOME or ./modelprint-data)."),
+]
+DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Build the preset on another dataset.")]
+DataRootOpt = Annotated[
+    str | None, typer.Option("--data-root", help="Local folder/file for cifar10/cifar100/npz/imagefolder.")
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` or ``"0-4"`` -> list of ints."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                seeds += list(range(int(lo), int(hi) + 1))
+            elif part:
+                seeds.append(int(part))
+    except ValueError:
+        raise typer.BadParameter(f"seeds must look like 0,1,2 or 0-4, got {text!r}") from None
+    if not seeds:
+        raise typer.BadParameter("no seeds given")
+    return list(dict.fromkeys(seeds))
+
+
+@zoo_app.command("build")
+def zoo_build(
+    preset: str, dataset: DatasetOpt = None, data_root: DataRootOpt = None, home: HomeOpt = None
+) -> None:
+    """Build (or resume building) the zoo of PRESET."""
+    try:
+        p = resolve_preset(preset, dataset)
+    except UnknownNameError as exc:
+        raise _fail(str(exc)) from None
+    report = build_preset(p, Workspace.at(home), data_root=data_root)
+    typer.echo(
+        f"zoo {p.name} on {p.dataset}: {len(report.built)} built, {len(report.reused)} reused, "
+        f"{report.seconds:.1f}s"
+    )
+
+
+@zoo_app.command("show")
+def zoo_show(preset: str, dataset: DatasetOpt = None, home: HomeOpt = None) -> None:
+    """The lineage tree of PRESET with each model's accuracy and its fidelity to the source."""
+    p = resolve_preset(preset, dataset)
+    store = Workspace.at(home).store
+    for lin in p.lineages():
+        depth = lin.count("->")
+        if store.is_valid(lin):
+            card = store.card(lin)
+            fid = f"  fidelity {card.fidelity:.3f}" if card.fidelity is not None else ""
+            info = f"acc {card.accuracy:.3f}{fid}  [{card.arch}]"
+        else:
+            info = "(not built)"
+        typer.echo(f"{'  ' * depth}{lin.split('->')[-1] if depth else lin}  {info}")
+
+
+def _write_report(
+    ws: Workspace, preset: str | None, fingerprints: list[str] | None, out: Path | None
+) -> Path:
+    from modelprint.report import format_table, render_html, summarise
+
+    with ResultsDB(ws.results_path) as db:
+        records = db.records(preset=preset, fingerprints=fingerprints)
+    if not records:
+        raise _fail(f"no results in {ws.results_path}; run `modelprint bench run PRESET -f NAME` first")
+    rows = report_rows(records, ws.store)
+    typer.echo(format_table(summarise(rows)))
+    meta = {
+        "preset": preset or ", ".join(sorted({r.preset for r in records})),
+        "seeds": ", ".join(str(s) for s in sorted({r.seed for r in records})),
+        "pairs scored": str(len(records)),
+        "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+    }
+    path = render_html(rows, out or ws.report_path, title="modelprint benchmark report", meta=meta)
+    typer.echo(f"report: {path}")
+    return path
+
+
+@bench_app.command("run")
+def bench_run(
+    preset: str,
+    fingerprint: Annotated[
+        list[str], typer.Option("--fingerprint", "-f", help="Fingerprint name (repeatable).")
+    ],
+    seeds: Annotated[str, typer.Option(help="Seeds, e.g. 0,1,2 or 0-4.")] = "0,1,2",
+    budget: Annotated[
+        int | None, typer.Option(help="Queries per fingerprint (default: each scheme's).")
+    ] = None,
+    dataset: DatasetOpt = None,
+    data_root: DataRootOpt = None,
+    home: HomeOpt = None,
+    report: Annotated[bool, typer.Option(help="Print the table and write the HTML report.")] = True,
+) -> None:
+    """Build PRESET's zoo if needed, score every pair with each fingerprint and seed, then report."""
+    try:
+        p = resolve_preset(preset, dataset)
+        fps = resolve_fingerprints(fingerprint, budget=budget)
+    except UnknownNameError as exc:
+        raise _fail(str(exc)) from None
+    ws = Workspace.at(home)
+    result = run_preset(p, fps, parse_seeds(seeds), ws, data_root=data_root)
+    typer.echo(
+        f"zoo: {len(result.build.built)} built, {len(result.build.reused)} reused "
+        f"({result.build.seconds:.1f}s); scores: {result.stats.scored} new, {result.stats.skipped} cached "
+        f"({result.stats.seconds:.1f}s)"
+    )
+    if report:
+        _write_report(ws, p.name, sorted({fp.name for fp in fps}), None)
+
+
+@app.command("report")
+def report_cmd(
+    preset: Annotated[str | None, typer.Option(help="Only this preset's results.")] = None,
+    fingerprint: Annotated[list[str] | None, typer.Option("--fingerprint", "-f")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="HTML path (default HOME/report.html).")
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Print the results table and write the self-contained HTML report."""
+    _write_report(Workspace.at(home), preset, fingerprint or None, out)
+
+
+@app.command("list")
+def list_cmd(
+    what: Annotated[
+        str, typer.Argument(help="fingerprints | attacks | presets | datasets | archs | all")
+    ] = "all",
+) -> None:
+    """List what modelprint knows."""
+    import modelprint.attacks as attacks
+    import modelprint.fingerprints as fingerprints
+    from modelprint.data import DATASETS
+    from modelprint.models.archs import ARCHS
+    from modelprint.zoo.presets import PRESETS
+
+    registries = {
+        "fingerprints": fingerprints.FINGERPRINTS,
+        "attacks": attacks.ATTACKS,
+        "presets": PRESETS,
+        "datasets": DATASETS,
+        "archs": ARCHS,
+    }
+    chosen = registries if what == "all" else {what: registries.get(what)}
+    if None in chosen.values():
+        raise _fail(f"unknown list {what!r}; choose from {', '.join(registries)} or all")
+    for title, reg in chosen.items():
+        assert reg is not None
+        typer.echo(f"{title}:")
+        for name in reg.names():
+            typer.echo(f"  {name:<16} {reg.describe(name)}")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

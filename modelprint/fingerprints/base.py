@@ -1,0 +1,64 @@
+"""A named fingerprint is a QuRD composition: sampler → representation → detector (Godinot et al. AAAI'25)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from modelprint.data import Dataset
+from modelprint.detectors.base import Detector
+from modelprint.models.base import Classifier, TorchClassifier
+from modelprint.queries.base import QuerySampler
+from modelprint.registry import Registry
+from modelprint.representations.base import Representation
+from modelprint.types import Key, Output
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Generation sees a white-box victim; verification a black-box suspect. ``repr()`` is the config."""
+
+    name: str
+    sampler: QuerySampler
+    representation: Representation
+    detector: Detector
+    budget: int = 100
+
+    @property
+    def needs(self) -> Output:
+        """The least access level a suspect must give."""
+        return self.representation.needs
+
+    def generate(self, victim: TorchClassifier, data: Dataset, *, seed: int = 0) -> Key:
+        """Sample the queries from the seed set ``data`` and record the victim's reference representation."""
+        if data.input_shape != victim.input_shape:
+            raise ValueError(
+                f"seed data has shape {data.input_shape}, the victim expects {victim.input_shape}"
+            )
+        generator = torch.Generator().manual_seed(seed)
+        queries = self.sampler.sample(victim, data, self.budget, generator=generator)
+        if len(queries) == 0:
+            raise ValueError(f"{self.name}: the sampler found no queries in {data.name}")
+        reference = self.representation(victim, queries)
+        config = {
+            "fingerprint": repr(self),
+            "seed": seed,
+            "victim": victim.name,
+            "dataset": data.name,
+            "num_classes": victim.num_classes,
+            "needs": self.needs,
+        }
+        return Key(self.name, config, queries, reference)
+
+    def verify(self, key: Key, suspect: Classifier) -> float:
+        """Score a suspect; higher means more likely derived from the key's victim."""
+        if key.scheme != self.name:
+            raise ValueError(f"key was made by {key.scheme!r}, not {self.name!r}")
+        expected = key.config.get("num_classes")
+        if expected is not None and suspect.num_classes != expected:
+            raise ValueError(f"suspect has {suspect.num_classes} classes, the key's victim has {expected}")
+        return self.detector.score(key.reference, self.representation(suspect, key.queries))
+
+
+FINGERPRINTS: Registry[Fingerprint] = Registry("fingerprint")

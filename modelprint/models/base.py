@@ -1,0 +1,96 @@
+"""Classifier protocol (black-box) and TorchClassifier (white-box: device, normalisation, batching)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from modelprint.types import Output
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """Anything images can be sent to: (N,C,H,W) in [0,1] -> (N,K) scores, (N,k) top-k or (N,) labels."""
+
+    num_classes: int
+    output: Output
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+class TorchClassifier:
+    """A white-box model. Owns the device, the input normalisation and batching, so algorithms take and
+    return CPU tensors in [0,1]. ``__call__`` returns logits; ``forward`` keeps the autograd graph."""
+
+    output: Output = "logits"
+
+    def __init__(
+        self,
+        module: nn.Module,
+        *,
+        num_classes: int,
+        input_shape: Sequence[int],
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        device: str | torch.device = "cpu",
+        batch_size: int = 512,
+        name: str = "",
+    ) -> None:
+        self.module = module.to(device).eval()
+        self.num_classes = int(num_classes)
+        self.input_shape = tuple(int(s) for s in input_shape)
+        if len(self.input_shape) != 3:
+            raise ValueError(f"input_shape must be (C,H,W), got {self.input_shape}")
+        channels = self.input_shape[0]
+        self.mean = tuple(float(m) for m in (mean if mean is not None else [0.0] * channels))
+        self.std = tuple(float(s) for s in (std if std is not None else [1.0] * channels))
+        if len(self.mean) != channels or len(self.std) != channels:
+            raise ValueError("mean/std must have one entry per input channel")
+        self.device = torch.device(device)
+        self.batch_size = int(batch_size)
+        self.name = name
+        self._mean_t = torch.tensor(self.mean, device=self.device).view(1, -1, 1, 1)
+        self._std_t = torch.tensor(self.std, device=self.device).view(1, -1, 1, 1)
+
+    def __repr__(self) -> str:
+        return f"TorchClassifier({self.name or type(self.module).__name__}, classes={self.num_classes})"
+
+    def check_inputs(self, x: torch.Tensor) -> None:
+        """Clear error on a wrong shape instead of a cryptic one deep inside a conv layer."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"{self!r} expects inputs of shape (N,{','.join(map(str, self.input_shape))}), "
+                f"got {tuple(x.shape)}"
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Differentiable logits for a batch on the model's device (no batching, graph kept)."""
+        x = x.to(self.device)
+        return self.module((x - self._mean_t) / self._std_t)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N,K) on the CPU, computed in batches without gradients."""
+        self.check_inputs(x)
+        self.module.eval()
+        outs = [
+            self.forward(x[i : i + self.batch_size]).float().cpu() for i in range(0, len(x), self.batch_size)
+        ]
+        if not outs:
+            return torch.empty(0, self.num_classes)
+        return torch.cat(outs)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Hard labels (N,)."""
+        return self(x).argmax(dim=1)
+
+    def probs(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x).softmax(dim=1)
+
+    def accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        if len(labels) == 0:
+            return float("nan")
+        return float((self.predict(images) == labels).float().mean())

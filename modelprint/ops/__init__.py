@@ -1,0 +1,5 @@
+"""Stateless tensor functions shared by samplers, attacks and threats."""
+
+from modelprint.ops.cutmix import cutmix
+
+__all__ = ["cutmix"]

@@ -1,0 +1,25 @@
+"""Q of QuRD: which inputs to ask. Samplers see the victim white-box (spec §0)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+
+from modelprint.data import Dataset
+from modelprint.models.base import TorchClassifier
+from modelprint.types import Queries
+
+
+class QuerySampler(ABC):
+    """Chooses ``budget`` queries from a seed set ``data`` for a white-box ``victim``."""
+
+    @abstractmethod
+    def sample(
+        self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
+    ) -> Queries:
+        """Return exactly ``budget`` queries (N,C,H,W) in [0,1] (fewer only if the seed set is smaller)."""
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(self).items()))
+        return f"{type(self).__name__}({fields})"

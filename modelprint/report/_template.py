@@ -1,0 +1,83 @@
+"""Jinja2 template of the HTML report (kept in Python so that it ships without package-data settings)."""
+
+TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px;
+       padding: 0 1em; color: #222; }
+h1 { margin-bottom: 0.2em; }
+h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.8em; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ddd; padding: 0.3em 0.7em; }
+th { background: #f3f3f3; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.meta th { background: none; font-weight: 600; }
+tr.neg td { color: #555; }
+img { max-width: 100%; height: auto; }
+pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; }
+.note { color: #666; font-size: 0.9em; }
+</style>
+</head>
+<body>
+<h1>{{ title }}</h1>
+{% if meta %}
+<table class="meta">
+{% for key, value in meta %}<tr><th>{{ key }}</th><td>{{ value }}</td></tr>
+{% endfor %}</table>
+{% endif %}
+
+<h2 id="summary">Summary</h2>
+<p class="note">Per seed, the metrics are computed over all (victim, suspect) pairs of that seed;
+values are mean ± std over seeds. Costs are per verification (one suspect).</p>
+{{ table(summary) }}
+
+{% if tasks %}
+<h2 id="per-task">Per attack</h2>
+<p class="note">Positives of one attack against all negatives of the same seed, mean over seeds.</p>
+<h3>{{ tpr_label }}</h3>
+{{ table(per_task_tpr) }}
+<h3>ROC AUC</h3>
+{{ table(per_task_auc) }}
+{% endif %}
+
+<h2 id="per-seed">Per seed</h2>
+{{ table(per_seed) }}
+
+<h2 id="plots">Plots</h2>
+{% for plot in plots %}
+<figure>
+<img src="data:image/png;base64,{{ plot.data }}" alt="{{ plot.alt }}">
+<figcaption class="note">{{ plot.caption }}</figcaption>
+</figure>
+{% endfor %}
+
+<h2 id="suspects">Suspects</h2>
+{{ table(suspects) }}
+
+{% for section in extra_sections %}
+<h2>{{ section.heading }}</h2>
+{% if section.kind == "html" %}<div>{{ section.body }}</div>
+{% elif section.kind == "image" %}
+<img src="data:image/png;base64,{{ section.body }}" alt="{{ section.heading }}">
+{% else %}<pre>{{ section.body }}</pre>
+{% endif %}
+{% endfor %}
+</body>
+</html>
+"""
+
+TABLE_MACRO = """{% macro table(t) -%}
+<table>
+<thead><tr>{% for h in t.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>
+{% for row in t.rows %}<tr{% if row.cls %} class="{{ row.cls }}"{% endif %}>
+{%- for cell in row.cells %}<td{% if t.num[loop.index0] %} class="num"{% endif %}>{{ cell }}</td>{% endfor -%}
+</tr>
+{% endfor %}</tbody>
+</table>
+{%- endmacro %}
+"""

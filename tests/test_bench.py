@@ -1,0 +1,64 @@
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from modelprint.bench.pipeline import report_rows, resolve_fingerprints, run_preset
+from modelprint.bench.results import ResultsDB
+from modelprint.cli import app, parse_seeds
+from modelprint.testing import TinyZoo
+from modelprint.workspace import Workspace
+
+
+def _workspace_with_tiny(tiny: TinyZoo, tmp_path: Path) -> Workspace:
+    import shutil
+
+    ws = Workspace(tmp_path / "home")
+    shutil.copytree(tiny.store.root / "models", ws.store.root / "models")
+    return ws
+
+
+def test_runner_scores_every_pair_once_and_resumes(tiny: TinyZoo, tmp_path: Path) -> None:
+    ws = _workspace_with_tiny(tiny, tmp_path)
+    fps = resolve_fingerprints(["akh", "random"], budget=50)
+    first = run_preset(tiny.preset, fps, [0, 1], ws, progress=False)
+    n_pairs = len(tiny.preset.pairs())
+    assert (
+        first.build.built == [] and first.stats.scored == 2 * 2 * n_pairs and first.stats.keys_generated == 4
+    )
+    second = run_preset(tiny.preset, fps, [0, 1], ws, progress=False)
+    assert (
+        second.stats.scored == 0
+        and second.stats.skipped == 2 * 2 * n_pairs
+        and second.stats.keys_generated == 0
+    )
+    with ResultsDB(ws.results_path) as db:
+        records = db.records(preset="tiny")
+    assert len(records) == 2 * 2 * n_pairs
+    assert all(r.queries == 50 and r.access == "labels" for r in records)
+    same = [r for r in records if r.task == "same"]
+    assert same and all(r.score == 1.0 and r.positive for r in same)
+    assert {r.task for r in records if not r.positive} == {"independent"}
+    rows = report_rows(records, ws.store)
+    assert all(r.suspect_accuracy is not None and r.suspect_accuracy > 0.8 for r in rows)
+
+
+def test_cli_runs_the_benchmark_and_writes_the_report(tiny: TinyZoo, tmp_path: Path) -> None:
+    ws = _workspace_with_tiny(tiny, tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["bench", "run", "tiny", "-f", "akh", "-f", "random", "--seeds", "0,1", "--home", str(ws.home)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "akh" in result.output and "random" in result.output and "TPR@5%FPR" in result.output
+    html = ws.report_path.read_text()
+    assert "<table" in html and "akh" in html and "data:image/png;base64," in html
+    listing = runner.invoke(app, ["list", "fingerprints"])
+    assert listing.exit_code == 0 and "akh" in listing.output
+    bad = runner.invoke(app, ["bench", "run", "tiny", "-f", "nope", "--home", str(ws.home)])
+    assert bad.exit_code == 2 and "unknown fingerprint 'nope'" in bad.output
+
+
+def test_parse_seeds() -> None:
+    assert (
+        parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds("0-3") == [0, 1, 2, 3] and parse_seeds("2,2") == [2]
+    )

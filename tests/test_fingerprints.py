@@ -1,0 +1,98 @@
+"""Contract tests over every registered fingerprint, plus per-scheme separation on the tiny zoo."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from modelprint.fingerprints import FINGERPRINTS
+from modelprint.models.access import AccessError, Suspect
+from modelprint.testing import TinyZoo
+from modelprint.types import Key
+from modelprint.zoo.lineage import join
+
+NAMES = FINGERPRINTS.names()
+
+
+def verify(tiny: TinyZoo, name: str, key: Key, lineage: str) -> float:
+    fp = FINGERPRINTS.make(name, budget=key.num_queries)
+    return fp.verify(key, Suspect(tiny.load(lineage), access=fp.needs))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_generation_is_deterministic_for_a_seed(tiny: TinyZoo, name: str) -> None:
+    fp = FINGERPRINTS.make(name)
+    victim, data = tiny.load(tiny.source), tiny.data()
+    a, b = fp.generate(victim, data, seed=3), fp.generate(victim, data, seed=3)
+    c = fp.generate(victim, data, seed=4)
+    assert torch.equal(a.queries.inputs, b.queries.inputs) and torch.equal(a.reference, b.reference)
+    assert not torch.equal(a.queries.inputs, c.queries.inputs)
+    assert len(a.queries) == fp.budget
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_key_round_trip(tiny: TinyZoo, name: str, tmp_path: Path) -> None:
+    fp = FINGERPRINTS.make(name)
+    key = fp.generate(tiny.load(tiny.source), tiny.data(), seed=0)
+    loaded = Key.load(key.save(tmp_path / "key"))
+    assert loaded.scheme == key.scheme and loaded.config == key.config
+    assert torch.equal(loaded.queries.inputs, key.queries.inputs) and torch.equal(
+        loaded.reference, key.reference
+    )
+    assert set(loaded.queries.extras) == set(key.queries.extras)
+    assert not any(p.suffix in {".pt", ".pkl", ".pickle"} for p in (tmp_path / "key").iterdir())
+    suspect = join(tiny.source, "finetune(ftal)")
+    assert verify(tiny, name, loaded, suspect) == verify(tiny, name, key, suspect)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_victim_matches_itself_perfectly(tiny: TinyZoo, name: str) -> None:
+    fp = FINGERPRINTS.make(name)
+    key = fp.generate(tiny.load(tiny.source), tiny.data(), seed=0)
+    assert verify(tiny, name, key, tiny.source) == 1.0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scheme_refuses_a_suspect_with_too_little_access(tiny: TinyZoo, name: str) -> None:
+    fp = FINGERPRINTS.make(name)
+    key = fp.generate(tiny.load(tiny.source), tiny.data(), seed=0)
+    if fp.needs == "labels":
+        pytest.skip("label-only scheme: every access level is enough")
+    with pytest.raises(AccessError):
+        fp.verify(key, Suspect(tiny.load(tiny.source), access="labels"))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_wrong_class_count_is_refused(tiny: TinyZoo, name: str) -> None:
+    fp = FINGERPRINTS.make(name)
+    key = fp.generate(tiny.load(tiny.source), tiny.data(), seed=0)
+    key.config["num_classes"] = 7
+    with pytest.raises(ValueError, match="classes"):
+        fp.verify(key, Suspect(tiny.load(tiny.source), access=fp.needs))
+
+
+def test_akh_ranks_finetuned_and_pruned_copies_above_independent_models(tiny: TinyZoo) -> None:
+    fp = FINGERPRINTS.make("akh")
+    for seed in (0, 1):
+        key = fp.generate(tiny.load(tiny.source), tiny.data(), seed=seed)
+        derived = [verify(tiny, "akh", key, join(tiny.source, a)) for a in ("finetune(ftal)", "prune(0.5)")]
+        independent = [verify(tiny, "akh", key, neg) for neg in tiny.negatives()]
+        assert min(derived) > max(independent), (seed, derived, independent)
+
+
+def test_akh_queries_are_the_victims_mistakes_then_cutmix(tiny: TinyZoo) -> None:
+    victim, data = tiny.load(tiny.source), tiny.data()
+    key = FINGERPRINTS.make("akh").generate(victim, data, seed=0)
+    n_neg = int(key.queries.extras["num_negatives"])
+    assert 0 < n_neg < 100  # digits: the source errs on a handful of test points
+    assert torch.all(victim.predict(key.queries.inputs[:n_neg]) != key.queries.labels[:n_neg])
+    assert len(key.queries) == 100 and len(key.queries.extras["cutmix_boxes"]) > 0
+
+
+def test_random_ranks_derived_models_above_independent_ones_on_average(tiny: TinyZoo) -> None:
+    fp = FINGERPRINTS.make("random", budget=300)
+    key = fp.generate(tiny.load(tiny.source), tiny.data(), seed=0)
+    derived = [verify(tiny, "random", key, lin) for lin in tiny.positives()]
+    independent = [verify(tiny, "random", key, lin) for lin in tiny.negatives()]
+    assert sum(derived) / len(derived) > sum(independent) / len(independent)
+    assert max(derived) > max(independent)

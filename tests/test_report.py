@@ -1,0 +1,142 @@
+"""Benchmark report: summarise on synthetic rows with hand-computed metrics, text table, HTML page."""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from markupsafe import Markup
+
+from modelprint.report import ScoreRow, format_table, render_html, summarise
+
+NEG = [0.5, 0.4, 0.1, 0.0]
+SAME = [0.9, 0.8]
+# beta's finetune positives per seed; against NEG they give per-seed AUC .75 / .875 / .8125 overall
+BETA_FT = {0: [0.3, 0.2], 1: [0.6, 0.2], 2: [0.45, 0.2]}
+EVIL = "<script>alert(1)</script>"
+
+
+def _rows() -> list[ScoreRow]:
+    rows = []
+    for seed in range(3):
+        for fp in ("alpha", "beta"):
+            ft = [0.95, 0.85] if fp == "alpha" else BETA_FT[seed]
+            queries = 100 if fp == "alpha" else 10 * (seed + 1)
+            for i, (task, score) in enumerate(
+                [("same", SAME[0]), ("same", SAME[1]), *(("finetune", x) for x in ft)]
+            ):
+                rows.append(
+                    ScoreRow(fp, seed, "victim", f"pos{i}", True, task, score, queries, 0.002, 0.9 - i / 100)
+                )
+            for i, score in enumerate(NEG):
+                name = EVIL if i == 0 else f"neg{i}"
+                rows.append(ScoreRow(fp, seed, "victim", name, False, "independent", score, queries, 0.004))
+    return rows
+
+
+def test_summarise_expected_numbers():
+    summary = summarise(_rows())
+    assert [f.fingerprint for f in summary.fingerprints] == ["alpha", "beta"]
+    assert summary.tasks == ("same", "finetune")
+    assert summary.negative_tasks == ("independent",)
+    alpha, beta = summary.fingerprints
+
+    assert (alpha.auc_mean, alpha.auc_std, alpha.tpr_mean, alpha.tpr_std) == (1.0, 0.0, 1.0, 0.0)
+    assert alpha.queries_mean == 100
+    assert (alpha.n_seeds, alpha.n_positives, alpha.n_negatives) == (3, 12, 12)
+
+    assert [s.auc for s in beta.per_seed] == pytest.approx([0.75, 0.875, 0.8125])
+    # with 4 negatives FPR <= 5% means no false positive: thresholds 0.8 / 0.6 / 0.8
+    assert [s.tpr for s in beta.per_seed] == pytest.approx([0.5, 0.75, 0.5])
+    assert beta.auc_mean == pytest.approx(0.8125)
+    assert beta.auc_std == pytest.approx(0.0625 * math.sqrt(2 / 3))  # population std (ddof=0)
+    assert beta.tpr_mean == pytest.approx(7 / 12)
+    assert beta.tpr_std == pytest.approx(np.std([0.5, 0.75, 0.5]))
+    assert beta.queries_mean == pytest.approx(20.0)
+    assert beta.seconds_mean == pytest.approx(0.003)
+
+    # per task: that task's positives vs all negatives of the seed, mean over seeds
+    assert summary.per_task_tpr["alpha"] == {"same": 1.0, "finetune": 1.0}
+    assert summary.per_task_tpr["beta"]["same"] == 1.0
+    assert summary.per_task_tpr["beta"]["finetune"] == pytest.approx((0 + 0.5 + 0) / 3)
+    assert summary.per_task_auc["beta"]["finetune"] == pytest.approx((0.5 + 0.75 + 0.625) / 3)
+
+    assert summarise(_rows(), ddof=1).fingerprints[1].auc_std == pytest.approx(0.0625)
+
+
+def test_summarise_task_order_and_partial_tasks():
+    rows = _rows()
+    # a task present in seed 0 only: averaged over that seed alone
+    rows.append(ScoreRow("beta", 0, "victim", "pruned", True, "prune", 0.45, 10, 0.002))
+    summary = summarise(rows, task_order=["finetune", "unknown", "same"])
+    assert summary.tasks == ("finetune", "same", "prune")
+    assert summary.per_task_tpr["beta"]["prune"] == 0.0
+    assert summary.per_task_auc["beta"]["prune"] == pytest.approx(0.75)
+    assert math.isnan(summary.per_task_auc["alpha"]["prune"])
+    with pytest.raises(ValueError):
+        summarise([])
+
+
+def test_format_table():
+    text = format_table(summarise(_rows()))
+    main, per_task = text.strip().split("\n\n")
+    main_lines = main.splitlines()
+    assert main_lines[0].split() == ["fingerprint", "AUC", "TPR@5%FPR", "queries", "ms/verification", "seeds"]
+    assert "1.000 ± 0.000" in main_lines[2] and main_lines[2].startswith("alpha")
+    beta_line = main_lines[3]
+    assert beta_line.startswith("beta")
+    assert "0.812 ± 0.051" in beta_line and "0.583 ± 0.118" in beta_line
+    assert beta_line.split()[-3:] == ["20", "3.0", "3"]
+    assert len({len(line) for line in main_lines}) == 1  # aligned columns
+    task_lines = per_task.splitlines()
+    assert "TPR@5%FPR per task" in task_lines[0]
+    assert task_lines[1].split() == ["fingerprint", "same", "finetune"]
+    assert task_lines[4].split() == ["beta", "1.000", "0.167"]
+    assert len({len(line) for line in task_lines[1:]}) == 1
+
+
+def test_render_html(tmp_path: Path):
+    import matplotlib.pyplot as plt
+
+    figs_before = plt.get_fignums()
+    out = render_html(
+        _rows(),
+        tmp_path / "sub" / "report.html",
+        title="Bench <b>tiny</b>",
+        meta={"preset": "tiny", "machine": "ci & co"},
+        extra_sections={"notes": "a < b", "raw": Markup("<em>trusted</em>")},
+    )
+    assert out == tmp_path / "sub" / "report.html"
+    html = out.read_text(encoding="utf-8")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["report.html"]  # no temp file left
+
+    images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(images) >= 2
+    assert all(base64.b64decode(img).startswith(b"\x89PNG\r\n\x1a\n") for img in images)
+    assert plt.get_fignums() == figs_before
+
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "http://" not in html and "https://" not in html
+    assert "<link" not in html and "<script" not in html
+    assert "Bench &lt;b&gt;tiny&lt;/b&gt;" in html and "ci &amp; co" in html and ">date<" in html
+    assert "<pre>a &lt; b</pre>" in html and "<em>trusted</em>" in html
+
+    assert "0.812 ± 0.051" in html  # summary table
+    assert "<h3>TPR@5%FPR</h3>" in html and "<h3>ROC AUC</h3>" in html
+    assert '<td class="num">0.167</td>' in html  # beta finetune TPR
+    assert '<td class="num">0.625</td>' in html  # beta finetune AUC
+    assert '<td>pos0</td><td>positive</td><td>same</td><td class="num">0.900</td>' in html
+
+
+def test_render_html_failure_keeps_old_file(tmp_path: Path):
+    path = tmp_path / "report.html"
+    path.write_text("old", encoding="utf-8")
+    with pytest.raises(ValueError):
+        render_html([], path, title="empty")
+    assert path.read_text(encoding="utf-8") == "old"
+    render_html(_rows(), path, title="new")
+    assert "<h1>new</h1>" in path.read_text(encoding="utf-8")
