@@ -1,5 +1,6 @@
 """Stateless tensor functions shared by samplers, attacks and threats."""
 
+from modelprint.ops.adversarial import fgsm, pgd
 from modelprint.ops.cutmix import cutmix
 
-__all__ = ["cutmix"]
+__all__ = ["cutmix", "fgsm", "pgd"]
