@@ -21,6 +21,7 @@ from modelprint.bench.pipeline import (
 from modelprint.bench.results import ResultsDB
 from modelprint.registry import UnknownNameError
 from modelprint.workspace import Workspace
+from modelprint.zoo.executors import make_executor
 
 app = typer.Typer(
     help="Fingerprint image classifiers and benchmark fingerprinting schemes.", no_args_is_help=True
@@ -35,6 +36,9 @@ HomeOpt = Annotated[
     typer.Option("--home", help="Artifact folder (default $MODELPRINT_HOME or ./modelprint-data)."),
 ]
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Build the preset on another dataset.")]
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="inline | local (worker processes) | dask.")]
+JobsOpt = Annotated[int | None, typer.Option("--jobs", help="Worker processes (default: CPU count).")]
+SchedulerOpt = Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler, tcp://host:port.")]
 DataRootOpt = Annotated[
     str | None, typer.Option("--data-root", help="Local folder/file for cifar10/cifar100/npz/imagefolder.")
 ]
@@ -65,14 +69,24 @@ def parse_seeds(text: str) -> list[int]:
 
 @zoo_app.command("build")
 def zoo_build(
-    preset: str, dataset: DatasetOpt = None, data_root: DataRootOpt = None, home: HomeOpt = None
+    preset: str,
+    dataset: DatasetOpt = None,
+    data_root: DataRootOpt = None,
+    home: HomeOpt = None,
+    executor: ExecutorOpt = "local",
+    jobs: JobsOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Build (or resume building) the zoo of PRESET."""
     try:
         p = resolve_preset(preset, dataset)
-    except UnknownNameError as exc:
+        ex = make_executor(executor, n_jobs=jobs, scheduler=scheduler)
+    except (UnknownNameError, ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
-    report = build_preset(p, Workspace.at(home), data_root=data_root)
+    try:
+        report = build_preset(p, Workspace.at(home), data_root=data_root, executor=ex)
+    finally:
+        ex.close()
     typer.echo(
         f"zoo {p.name} on {p.dataset}: {len(report.built)} built, {len(report.reused)} reused, "
         f"{report.seconds:.1f}s"
@@ -132,15 +146,22 @@ def bench_run(
     data_root: DataRootOpt = None,
     home: HomeOpt = None,
     report: Annotated[bool, typer.Option(help="Print the table and write the HTML report.")] = True,
+    executor: ExecutorOpt = "local",
+    jobs: JobsOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Build PRESET's zoo if needed, score every pair with each fingerprint and seed, then report."""
     try:
         p = resolve_preset(preset, dataset)
         fps = resolve_fingerprints(fingerprint, budget=budget)
-    except UnknownNameError as exc:
+        ex = make_executor(executor, n_jobs=jobs, scheduler=scheduler)
+    except (UnknownNameError, ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
     ws = Workspace.at(home)
-    result = run_preset(p, fps, parse_seeds(seeds), ws, data_root=data_root)
+    try:
+        result = run_preset(p, fps, parse_seeds(seeds), ws, data_root=data_root, executor=ex)
+    finally:
+        ex.close()
     typer.echo(
         f"zoo: {len(result.build.built)} built, {len(result.build.reused)} reused "
         f"({result.build.seconds:.1f}s); scores: {result.stats.scored} new, {result.stats.skipped} cached "

@@ -20,7 +20,9 @@ def test_targeted_fgsm_moves_toward_the_target(tiny: TinyZoo) -> None:
     x = data.images[:64]
     target = (data.labels[:64] + 1) % 10
     before = model(x).log_softmax(1).gather(1, target[:, None]).mean()
-    after = model(fgsm(model, x, target, eps=0.1, targeted=True)).log_softmax(1).gather(1, target[:, None]).mean()
+    after = (
+        model(fgsm(model, x, target, eps=0.1, targeted=True)).log_softmax(1).gather(1, target[:, None]).mean()
+    )
     assert after > before
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+import torch
 from torch import nn
 
 from modelprint.data import Dataset, load_dataset
@@ -61,6 +65,18 @@ class Modification(ABC):
 
 
 ATTACKS: Registry[Modification] = Registry("attack")
+
+_RNG_LOCK = threading.Lock()
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Use torch's global RNG (layer initialisation) under ``seed`` without disturbing other threads:
+    the global RNG is locked and restored, so builds in a threaded executor stay deterministic.
+    Everything else draws from explicit ``torch.Generator`` objects."""
+    with _RNG_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def make_step(step: Step) -> Modification:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification
+from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification, seeded
 from modelprint.attacks.training import fit, to_float, to_int
 from modelprint.models.base import TorchClassifier
 
@@ -20,8 +19,8 @@ def head_of(module: nn.Module) -> nn.Linear:
 
 
 def reinit_head(module: nn.Module, seed: int) -> None:
-    torch.manual_seed(seed)
-    head_of(module).reset_parameters()
+    with seeded(seed):
+        head_of(module).reset_parameters()
 
 
 @ATTACKS.register("finetune")

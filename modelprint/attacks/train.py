@@ -3,9 +3,7 @@ independent (negative) model on the attacker's half (``data=attacker``)."""
 
 from __future__ import annotations
 
-import torch
-
-from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification
+from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification, seeded
 from modelprint.attacks.training import fit, to_float, to_int
 from modelprint.models.archs import build_arch
 from modelprint.models.base import TorchClassifier
@@ -50,8 +48,8 @@ class Train(Modification):
             )
         data = ctx.split(self.data)
         c, h, _ = data.input_shape
-        torch.manual_seed(self.seed)
-        module = build_arch(self.arch, in_channels=c, num_classes=data.num_classes, image_size=h)
+        with seeded(self.seed):
+            module = build_arch(self.arch, in_channels=c, num_classes=data.num_classes, image_size=h)
         model = TorchClassifier(
             module,
             num_classes=data.num_classes,

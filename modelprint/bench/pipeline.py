@@ -19,6 +19,7 @@ from modelprint.report import ScoreRow
 from modelprint.types import Output
 from modelprint.workspace import Workspace
 from modelprint.zoo.builder import BuildReport, build_zoo, closure
+from modelprint.zoo.executors import Executor, make_executor
 from modelprint.zoo.presets import PRESETS, Preset
 from modelprint.zoo.store import ModelStore
 
@@ -39,8 +40,14 @@ def resolve_fingerprints(names: Sequence[str], *, budget: int | None = None) -> 
 
 
 def build_preset(
-    preset: Preset, ws: Workspace, *, data_root: str | None = None, progress: bool = True
+    preset: Preset,
+    ws: Workspace,
+    *,
+    data_root: str | None = None,
+    progress: bool = True,
+    executor: Executor | None = None,
 ) -> BuildReport:
+    """Build (or resume) ``preset``'s zoo in ``ws`` with a progress bar; default executor: local processes."""
     ctx = AttackContext(preset.dataset, data_root=data_root)
     todo = closure(preset.lineages())
     bar = tqdm(total=len(todo), desc=f"zoo {preset.name}", unit="model", disable=not progress)
@@ -50,7 +57,7 @@ def build_preset(
         bar.update()
 
     try:
-        return build_zoo(todo, ws.store, ctx, on_model=tick)
+        return build_zoo(todo, ws.store, ctx, on_model=tick, executor=executor or make_executor("local"))
     finally:
         bar.close()
 
@@ -70,9 +77,10 @@ def run_preset(
     access: Output | None = None,
     data_root: str | None = None,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> PresetRun:
     """Build (or reuse) the zoo, then score every pair; both steps resume where they stopped."""
-    build = build_preset(preset, ws, data_root=data_root, progress=progress)
+    build = build_preset(preset, ws, data_root=data_root, progress=progress, executor=executor)
     ctx = AttackContext(preset.dataset, data_root=data_root)
     total = len(fingerprints) * len(seeds) * len(preset.pairs())
     with (

@@ -130,7 +130,9 @@ def save_model(module: nn.Module, card: ModelCard, directory: str | Path) -> Mod
     directory = Path(directory)
     weights = directory / "weights.safetensors"
     state = {k: v for k, v in module.state_dict().items()}
-    atomic_save_tensors(weights, state, metadata={"lineage": card.lineage, "arch": card.arch})
+    # one metadata key only: safetensors writes a multi-key metadata map in hash order, which would make
+    # the bytes (and so the card's hash) of identical weights differ from one process to the next
+    atomic_save_tensors(weights, state, metadata={"lineage": card.lineage})
     card.sha256 = file_sha256(weights)
     atomic_write_text(directory / "card.json", card.to_json())
     return card

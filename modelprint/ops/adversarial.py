@@ -18,8 +18,9 @@ def _input_grad(model: TorchClassifier, x: torch.Tensor, y: torch.Tensor, target
     return grad.detach().cpu()
 
 
-def fgsm(model: TorchClassifier, x: torch.Tensor, y: torch.Tensor, *, eps: float, targeted: bool = False
-         ) -> torch.Tensor:
+def fgsm(
+    model: TorchClassifier, x: torch.Tensor, y: torch.Tensor, *, eps: float, targeted: bool = False
+) -> torch.Tensor:
     """One signed-gradient step of size ``eps``: away from ``y`` (untargeted) or toward it (targeted)."""
     was_training = model.module.training
     model.module.eval()

@@ -1,16 +1,20 @@
-"""Builds a zoo: every lineage in dependency order, cached on disk, resumable, written atomically."""
+"""Builds a zoo: every lineage in dependency order, cached on disk, resumable, written atomically.
+
+Models are scheduled as soon as their parent is stored, on any executor (inline, local processes, Dask);
+a model whose card and hash check out is never rebuilt, a corrupt one is."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
-import torch
-
 from modelprint.attacks import AttackContext, make_step
+from modelprint.models.base import TorchClassifier
 from modelprint.models.io import ModelCard, save_model
+from modelprint.zoo.executors import BUILD_THREADS, BuildTask, Executor, InlineExecutor
 from modelprint.zoo.lineage import canonical, parent_of, parse_lineage, root_of, step_seed
 from modelprint.zoo.store import ModelStore
 
@@ -44,8 +48,10 @@ def closure(lineages: Iterable[str]) -> list[str]:
     return ordered
 
 
-def build_one(lineage: str, store: ModelStore, ctx: AttackContext) -> ModelCard:
-    """Build a single model whose parent is already stored; returns its card."""
+def build_one(
+    lineage: str, store: ModelStore, ctx: AttackContext, *, threads: int = BUILD_THREADS
+) -> ModelCard:
+    """Build a single model whose parent is already stored; evaluate it; store it with its card."""
     steps = parse_lineage(lineage)
     attack = make_step(steps[-1])
     parent_lin = parent_of(lineage)
@@ -56,8 +62,6 @@ def build_one(lineage: str, store: ModelStore, ctx: AttackContext) -> ModelCard:
     built = attack.apply(parent, parent_card.arch if parent_card else None, ctx, seed=seed)
     seconds = time.perf_counter() - start
     test = ctx.split("test")
-    from modelprint.models.base import TorchClassifier
-
     model = TorchClassifier(
         built.module,
         num_classes=test.num_classes,
@@ -85,7 +89,7 @@ def build_one(lineage: str, store: ModelStore, ctx: AttackContext) -> ModelCard:
         accuracy=float((preds == test.labels).float().mean()),
         parent=parent_lin,
         fidelity=fidelity,
-        config=built.config,
+        config={**built.config, "threads": threads},
         seconds=round(seconds, 3),
     )
     return save_model(built.module, card, store.path(lineage))
@@ -96,23 +100,49 @@ def build_zoo(
     store: ModelStore,
     ctx: AttackContext,
     *,
+    executor: Executor | None = None,
+    threads: int = BUILD_THREADS,
     on_model: Callable[[str, bool], None] | None = None,
 ) -> BuildReport:
     """Build every missing model (and missing ancestors). Existing valid models are reused, not retrained;
-    an interrupted build resumes where it stopped; a corrupt artifact (hash mismatch) is rebuilt."""
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    an interrupted build resumes where it stopped; a corrupt artifact (hash mismatch) is rebuilt.
+    ``on_model(lineage, built)`` is called for every model, reused ones first."""
     start = time.perf_counter()
-    built: list[str] = []
-    reused: list[str] = []
-    for lin in closure(lineages):
-        if store.is_valid(lin):
-            reused.append(lin)
-            if on_model:
-                on_model(lin, False)
-            continue
-        card = build_one(lin, store, ctx)
-        log.info("built %s (acc %.3f)", lin, card.accuracy)
-        built.append(lin)
+    todo = closure(lineages)
+    reused = [lin for lin in todo if store.is_valid(lin)]
+    for lin in reused:
         if on_model:
-            on_model(lin, True)
+            on_model(lin, False)
+    missing = [lin for lin in todo if lin not in set(reused)]
+    built: list[str] = []
+    if not missing:
+        return BuildReport(built, reused, time.perf_counter() - start)
+    if executor is None:
+        executor = InlineExecutor()
+    pending: dict[Future[tuple[str, float]], str] = {}
+    waiting = list(missing)
+    try:
+        while waiting or pending:
+            in_flight = set(pending.values())
+            ready = [
+                lin
+                for lin in waiting
+                if (p := parent_of(lin)) is None or (p not in waiting and p not in in_flight)
+            ]
+            for lin in ready[: max(0, executor.capacity - len(pending))]:
+                waiting.remove(lin)
+                task = BuildTask(lin, str(store.root), ctx.dataset, ctx.split_seed, ctx.data_root, threads)
+                pending[executor.submit(task)] = lin
+            if not pending:
+                raise RuntimeError(f"zoo build stalled: cannot schedule {waiting}")
+            for fut in executor.wait_any(pending):
+                lin = pending.pop(fut)
+                fut.result()  # re-raises a worker's error
+                log.info("built %s", lin)
+                built.append(lin)
+                if on_model:
+                    on_model(lin, True)
+    finally:
+        for fut in pending:
+            fut.cancel()
     return BuildReport(built, reused, time.perf_counter() - start)
