@@ -513,6 +513,30 @@ def resnet8(*, in_channels: int, num_classes: int, image_size: int) -> nn.Module
     )
 
 
+@ARCHS.register("resnet14")
+def resnet14(*, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
+    """ResNet-14 (He et al. 2016), CIFAR-style: 3 stages x 2 basic blocks, widths 16/32/64."""
+    return ResNet(
+        in_channels=in_channels, num_classes=num_classes, image_size=image_size, blocks=(2, 2, 2), width=16
+    )
+
+
+@ARCHS.register("resnet20")
+def resnet20(*, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
+    """ResNet-20 (He et al. 2016, the CIFAR family): 3 stages x 3 basic blocks, widths 16/32/64."""
+    return ResNet(
+        in_channels=in_channels, num_classes=num_classes, image_size=image_size, blocks=(3, 3, 3), width=16
+    )
+
+
+@ARCHS.register("vgg13-bn")
+def vgg13_bn(*, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
+    """VGG-13 with batch norm (Simonyan & Zisserman 2015), widths divided by 8 (8..64 channels)."""
+    return VGG(
+        in_channels=in_channels, num_classes=num_classes, image_size=image_size, cfg="vgg13", width_div=8
+    )
+
+
 @ARCHS.register("resnet18")
 def resnet18(*, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
     """ResNet-18 (He et al. 2016), CIFAR-style: 4 stages x 2 basic blocks, widths 64..512 (standard)."""
