@@ -63,6 +63,10 @@ class Modification(ABC):
     ) -> Built:
         """Return the new model. ``parent`` is the white-box parent (None for ``train``)."""
 
+    def task(self) -> str:
+        """The benchmark task this step belongs to (QuRD's task names); defaults to the step's name."""
+        return getattr(self, "registered_name", type(self).__name__.lower())
+
 
 ATTACKS: Registry[Modification] = Registry("attack")
 
@@ -80,7 +84,10 @@ def seeded(seed: int) -> Iterator[None]:
 
 
 def make_step(step: Step) -> Modification:
-    """Instantiate the registered attack for a parsed step, mapping positional args by ``positional``."""
+    """Instantiate the registered attack for a parsed step, mapping positional args by ``positional``.
+
+    The keyword ``rep=k`` is accepted by every step and only distinguishes repeats: it changes the lineage
+    id and so the step's seed (the papers' suites repeat each attack several times)."""
     cls = ATTACKS.get(step.name)
     names: tuple[str, ...] = getattr(cls, "positional", ())
     if len(step.args) > len(names):
@@ -90,7 +97,17 @@ def make_step(step: Step) -> Modification:
         if k in kwargs:
             raise ValueError(f"{step}: argument {k!r} given twice")
         kwargs[k] = v
+    rep = kwargs.pop("rep", "0")
+    if not rep.isdigit():
+        raise ValueError(f"{step}: rep must be a non-negative integer, got {rep!r}")
     try:
-        return cls(**kwargs)
+        attack = cls(**kwargs)
     except TypeError as exc:
         raise ValueError(f"{step}: {exc}") from None
+    attack.registered_name = step.name
+    return attack
+
+
+def step_task(step: Step) -> str:
+    """The task name of a parsed step (see :meth:`Modification.task`)."""
+    return make_step(step).task()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _STEP = re.compile(r"^([a-z][a-z0-9_-]*)\((.*)\)$")
@@ -102,13 +103,15 @@ def is_derived(suspect: str, victim: str) -> bool:
     return len(s) >= len(v) and s[: len(v)] == v
 
 
-def task_of(victim: str, suspect: str) -> str:
+def task_of(victim: str, suspect: str, name_of: Callable[[Step], str] | None = None) -> str:
     """The QuRD-style task of a pair: ``same``, the attack steps after the victim joined by ``+`` for
-    positives; ``independent`` for an unrelated model and ``mirror:<steps>`` for an attacked one."""
+    positives; ``independent`` for an unrelated model and ``mirror:<steps>`` for an attacked one.
+    ``name_of`` maps a step to its task name (default: the step's name)."""
+    name = name_of or (lambda st: st.name)
     s, v = parse_lineage(suspect), parse_lineage(victim)
     if is_derived(suspect, victim):
         rest = s[len(v) :]
-        return "same" if not rest else "+".join(st.name for st in rest)
+        return "same" if not rest else "+".join(name(st) for st in rest)
     if len(s) == 1:
         return "independent"
-    return "mirror:" + "+".join(st.name for st in s[1:])
+    return "mirror:" + "+".join(name(st) for st in s[1:])

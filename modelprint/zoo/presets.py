@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from modelprint.attacks.base import step_task
 from modelprint.registry import Registry
 from modelprint.types import Pair
 from modelprint.zoo.lineage import canonical, is_derived, join, step, task_of
@@ -36,7 +37,7 @@ class Preset:
                         canonical(victim),
                         canonical(suspect),
                         is_derived(suspect, victim),
-                        task_of(victim, suspect),
+                        task_of(victim, suspect, step_task),
                     )
                 )
         return out
