@@ -103,3 +103,4 @@ def tiny(dataset: str = "digits") -> Preset:
         train_id("lenet", dataset, 1, data="attacker", epochs=15),
     ]
     return Preset("tiny", dataset, (source,), tuple(positives + negatives), description=tiny.__doc__ or "")
+import modelprint.zoo.paper_presets  # noqa: E402,F401  (registers fingerbench, mfue, qurd)
