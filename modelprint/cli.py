@@ -22,6 +22,7 @@ from modelprint.bench.results import ResultsDB
 from modelprint.registry import UnknownNameError
 from modelprint.workspace import Workspace
 from modelprint.zoo.executors import make_executor
+from modelprint.zoo.presets import PRESETS
 
 app = typer.Typer(
     help="Fingerprint image classifiers and benchmark fingerprinting schemes.", no_args_is_help=True
@@ -94,19 +95,42 @@ def zoo_build(
 
 
 @zoo_app.command("show")
-def zoo_show(preset: str, dataset: DatasetOpt = None, home: HomeOpt = None) -> None:
-    """The lineage tree of PRESET with each model's accuracy and its fidelity to the source."""
-    p = resolve_preset(preset, dataset)
+def zoo_show(
+    preset: str,
+    dataset: DatasetOpt = None,
+    home: HomeOpt = None,
+    tree: Annotated[bool, typer.Option(help="Print every model in its lineage tree.")] = True,
+) -> None:
+    """PRESET's lineage tree with each model's accuracy and fidelity, then per-task means."""
+    from modelprint.zoo.summary import format_summary, zoo_summary
+
+    try:
+        p = resolve_preset(preset, dataset)
+    except UnknownNameError as exc:
+        raise _fail(str(exc)) from None
     store = Workspace.at(home).store
-    for lin in p.lineages():
-        depth = lin.count("->")
-        if store.is_valid(lin):
-            card = store.card(lin)
-            fid = f"  fidelity {card.fidelity:.3f}" if card.fidelity is not None else ""
-            info = f"acc {card.accuracy:.3f}{fid}  [{card.arch}]"
-        else:
-            info = "(not built)"
-        typer.echo(f"{'  ' * depth}{lin.split('->')[-1] if depth else lin}  {info}")
+    if tree:
+        for lin in p.lineages():
+            depth = lin.count("->")
+            if store.is_valid(lin):
+                card = store.card(lin)
+                fid = f"  fidelity {card.fidelity:.3f}" if card.fidelity is not None else ""
+                info = f"acc {card.accuracy:.3f}{fid}  [{card.arch}]"
+            else:
+                info = "(not built)"
+            typer.echo(f"{'  ' * depth}{lin.split('->')[-1] if depth else lin}  {info}")
+        typer.echo("")
+    typer.echo(format_summary(zoo_summary(p, store)))
+
+
+def _preset_notes(name: str | None) -> dict[str, str]:
+    """A preset's description and what it scaled, for the report's header."""
+    if name is None or name not in PRESETS:
+        return {}
+    p = PRESETS.make(name)
+    notes = {"zoo": " ".join(p.description.split())}
+    notes.update({f"scaled: {k}": v for k, v in p.scaled.items()})
+    return notes
 
 
 def _write_report(
@@ -122,6 +146,7 @@ def _write_report(
     typer.echo(format_table(summarise(rows)))
     meta = {
         "preset": preset or ", ".join(sorted({r.preset for r in records})),
+        **_preset_notes(preset),
         "seeds": ", ".join(str(s) for s in sorted({r.seed for r in records})),
         "pairs scored": str(len(records)),
         "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),

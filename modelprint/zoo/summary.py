@@ -1,0 +1,49 @@
+"""Per-task statistics of a built zoo: how many models, their accuracy, fidelity and build time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelprint.zoo.presets import Preset
+from modelprint.zoo.store import ModelStore
+
+
+@dataclass(frozen=True)
+class TaskStats:
+    task: str
+    count: int
+    built: int
+    accuracy: float
+    fidelity: float | None
+    seconds: float
+
+
+def zoo_summary(preset: Preset, store: ModelStore) -> list[TaskStats]:
+    """One row per task of ``preset`` (positives by attack, negatives by kind); missing models are counted
+    but not averaged. Fidelity is agreement with the model's own root on the test split."""
+    groups: dict[str, list[str]] = {}
+    for pair in preset.pairs():
+        groups.setdefault(pair.task, []).append(pair.suspect)
+    rows = []
+    for task, lineages in groups.items():
+        cards = [store.card(lin) for lin in lineages if store.is_valid(lin)]
+        fids = [c.fidelity for c in cards if c.fidelity is not None]
+        rows.append(
+            TaskStats(
+                task,
+                len(lineages),
+                len(cards),
+                sum(c.accuracy for c in cards) / len(cards) if cards else float("nan"),
+                sum(fids) / len(fids) if fids else None,
+                sum(c.seconds for c in cards),
+            )
+        )
+    return rows
+
+
+def format_summary(rows: list[TaskStats]) -> str:
+    lines = [f"{'task':<22} {'models':>6} {'built':>5} {'accuracy':>8} {'fidelity':>8} {'train s':>8}"]
+    for r in rows:
+        fid = f"{r.fidelity:8.3f}" if r.fidelity is not None else f"{'-':>8}"
+        lines.append(f"{r.task:<22} {r.count:>6} {r.built:>5} {r.accuracy:8.3f} {fid} {r.seconds:8.1f}")
+    return "\n".join(lines)
