@@ -137,13 +137,19 @@ def _write_report(
     ws: Workspace, preset: str | None, fingerprints: list[str] | None, out: Path | None
 ) -> Path:
     from modelprint.report import format_table, render_html, summarise
+    from modelprint.report.budget import budget_curves
 
     with ResultsDB(ws.results_path) as db:
         records = db.records(preset=preset, fingerprints=fingerprints)
     if not records:
         raise _fail(f"no results in {ws.results_path}; run `modelprint bench run PRESET -f NAME` first")
     rows = report_rows(records, ws.store)
-    typer.echo(format_table(summarise(rows)))
+    summary = summarise(rows)
+    typer.echo(format_table(summary))
+    extra = {}
+    curves = budget_curves(summary)
+    if curves is not None:
+        extra["Query-budget curves"] = curves
     meta = {
         "preset": preset or ", ".join(sorted({r.preset for r in records})),
         **_preset_notes(preset),
@@ -152,7 +158,13 @@ def _write_report(
         "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
     }
-    path = render_html(rows, out or ws.report_path, title="modelprint benchmark report", meta=meta)
+    path = render_html(
+        rows,
+        out or ws.report_path,
+        title="modelprint benchmark report",
+        meta=meta,
+        extra_sections=extra or None,
+    )
     typer.echo(f"report: {path}")
     return path
 
@@ -171,6 +183,9 @@ def bench_run(
     data_root: DataRootOpt = None,
     home: HomeOpt = None,
     report: Annotated[bool, typer.Option(help="Print the table and write the HTML report.")] = True,
+    budgets: Annotated[
+        str | None, typer.Option(help="Evaluate each scheme at these budgets, e.g. 10,20,50,100,200,400.")
+    ] = None,
     executor: ExecutorOpt = "local",
     jobs: JobsOpt = None,
     scheduler: SchedulerOpt = None,
@@ -184,7 +199,8 @@ def bench_run(
         raise _fail(str(exc)) from None
     ws = Workspace.at(home)
     try:
-        result = run_preset(p, fps, parse_seeds(seeds), ws, data_root=data_root, executor=ex)
+        sweep = parse_seeds(budgets) if budgets else None
+        result = run_preset(p, fps, parse_seeds(seeds), ws, data_root=data_root, executor=ex, budgets=sweep)
     finally:
         ex.close()
     typer.echo(
@@ -193,7 +209,8 @@ def bench_run(
         f"({result.stats.seconds:.1f}s)"
     )
     if report:
-        _write_report(ws, p.name, sorted({fp.name for fp in fps}), None)
+        labels = [f"{fp.name}@{b}" for fp in fps for b in sweep] if sweep else [fp.name for fp in fps]
+        _write_report(ws, p.name, labels, None)
 
 
 @app.command("report")

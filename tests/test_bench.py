@@ -62,3 +62,30 @@ def test_parse_seeds() -> None:
     assert (
         parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds("0-3") == [0, 1, 2, 3] and parse_seeds("2,2") == [2]
     )
+
+
+def test_budget_sweep_rows_and_curve(tiny: TinyZoo, tmp_path: Path) -> None:
+    from modelprint.report import summarise
+    from modelprint.report.budget import budget_curves, split_label
+
+    ws = _workspace_with_tiny(tiny, tmp_path)
+    run_preset(tiny.preset, resolve_fingerprints(["akh"]), [0, 1], ws, progress=False, budgets=[10, 40])
+    with ResultsDB(ws.results_path) as db:
+        records = db.records()
+    assert {r.fingerprint for r in records} == {"akh@10", "akh@40"}
+    assert {r.queries for r in records if r.fingerprint == "akh@40"} == {40}
+    assert split_label("akh@40") == ("akh", 40) and split_label("sac-w") == ("sac-w", None)
+    figure = budget_curves(summarise(report_rows(records, ws.store)))
+    assert figure is not None and len(figure.axes[0].lines) >= 1
+
+
+def test_schemes_sharing_a_query_set_are_answered_once(tiny: TinyZoo, tmp_path: Path) -> None:
+    import dataclasses
+
+    ws = _workspace_with_tiny(tiny, tmp_path)
+    akh = resolve_fingerprints(["akh"])[0]
+    twin = dataclasses.replace(akh, name="akh-twin")  # same sampler, so the same queries for a seed
+    run = run_preset(tiny.preset, [akh, twin], [0], ws, progress=False)
+    pairs = len(tiny.preset.pairs())
+    assert run.stats.images_charged == 2 * pairs * akh.budget
+    assert run.stats.images_sent == pairs * akh.budget

@@ -78,11 +78,12 @@ def run_preset(
     data_root: str | None = None,
     progress: bool = True,
     executor: Executor | None = None,
+    budgets: Sequence[int] | None = None,
 ) -> PresetRun:
     """Build (or reuse) the zoo, then score every pair; both steps resume where they stopped."""
     build = build_preset(preset, ws, data_root=data_root, progress=progress, executor=executor)
     ctx = AttackContext(preset.dataset, data_root=data_root)
-    total = len(fingerprints) * len(seeds) * len(preset.pairs())
+    total = len(fingerprints) * max(1, len(budgets or ())) * len(seeds) * len(preset.pairs())
     with (
         ResultsDB(ws.results_path) as db,
         tqdm(total=total, desc="bench", unit="pair", disable=not progress) as bar,
@@ -96,6 +97,7 @@ def run_preset(
             keys_root=ws.keys,
             ctx=ctx,
             access=access,
+            budgets=budgets,
             on_pair=bar.update,
         )
     return PresetRun(build, stats)

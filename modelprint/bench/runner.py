@@ -1,7 +1,11 @@
-"""The benchmark runner: fingerprints × seeds × (victim, suspect) pairs → scores in SQLite, resumable."""
+"""The benchmark runner: fingerprints × seeds × (victim, suspect) pairs → scores in SQLite, resumable.
+
+Each suspect answers each distinct query batch once per run (:class:`SharedAnswers`); every scheme is still
+charged, in its stored row, for the queries it read, so query counts stay per-scheme and honest."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -10,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelprint.attacks import AttackContext
+from modelprint.bench.answers import SharedAnswers
 from modelprint.bench.results import ResultsDB, ScoreRecord
 from modelprint.fingerprints.base import Fingerprint
 from modelprint.models.access import Suspect
@@ -21,32 +26,56 @@ from modelprint.zoo.store import ModelStore
 
 log = logging.getLogger(__name__)
 
+#: The query budgets of QuRD's budget curves (Figure 4).
+QURD_BUDGETS = (10, 20, 50, 100, 200, 400)
+
 
 @dataclass
 class RunStats:
     scored: int = 0
     skipped: int = 0
     keys_generated: int = 0
+    images_charged: int = 0
+    images_sent: int = 0
     seconds: float = 0.0
 
 
 class ModelCache:
-    """Loads each stored model once per run."""
+    """Loads each stored model once per run and wraps it so its answers are shared across schemes."""
 
     def __init__(self, store: ModelStore) -> None:
         self.store = store
         self._models: dict[str, TorchClassifier] = {}
+        self._answers: dict[str, SharedAnswers] = {}
 
     def get(self, lineage: str) -> TorchClassifier:
         if lineage not in self._models:
             self._models[lineage] = self.store.load(lineage)
         return self._models[lineage]
 
+    def answers(self, lineage: str) -> SharedAnswers:
+        if lineage not in self._answers:
+            self._answers[lineage] = SharedAnswers(self.get(lineage))
+        return self._answers[lineage]
+
+    @property
+    def images_sent(self) -> int:
+        return sum(a.sent for a in self._answers.values())
+
 
 def key_dir(root: Path, fp: Fingerprint, victim: str, seed: int) -> Path:
     """Where the key of (fingerprint config, victim, seed) is cached."""
     digest = hashlib.sha256(repr(fp).encode()).hexdigest()[:10]
     return root / fp.name / model_id(victim) / f"seed{seed}-{digest}"
+
+
+def with_budgets(
+    fingerprints: Sequence[Fingerprint], budgets: Sequence[int] | None
+) -> list[tuple[str, Fingerprint]]:
+    """(label, fingerprint) pairs: each scheme as given, or once per budget labelled ``name@budget``."""
+    if not budgets:
+        return [(fp.name, fp) for fp in fingerprints]
+    return [(f"{fp.name}@{b}", dataclasses.replace(fp, budget=b)) for fp in fingerprints for b in budgets]
 
 
 def run_benchmark(
@@ -59,18 +88,19 @@ def run_benchmark(
     keys_root: Path,
     ctx: AttackContext,
     access: Output | None = None,
+    budgets: Sequence[int] | None = None,
     seed_split: str = "test",
     on_pair: Callable[[], None] | None = None,
 ) -> RunStats:
-    """Score every pair of ``preset`` with every fingerprint and seed; rows already in ``results`` are
-    skipped (resume). Each suspect is wrapped at the scheme's least access level (or ``access``) with a
-    fresh query counter, so the stored query count is what the suspect really answered."""
+    """Score every pair of ``preset`` with every fingerprint (at every budget of ``budgets``) and seed; rows
+    already in ``results`` are skipped (resume). Each suspect is wrapped at the scheme's least access level
+    (or ``access``) with a fresh query counter, so a row's query count is what that scheme read."""
     stats = RunStats()
     start = time.perf_counter()
     models = ModelCache(store)
     seed_data = ctx.split(seed_split)
     pairs = preset.pairs()
-    for fp in fingerprints:
+    for label, fp in with_budgets(fingerprints, budgets):
         config = repr(fp)
         level: Output = access or fp.needs
         for seed in seeds:
@@ -79,8 +109,8 @@ def run_benchmark(
                 done = results.done(config, seed, victim)
                 if all(p.suspect in done for p in todo):
                     stats.skipped += len(todo)
-                    if on_pair:
-                        for _ in todo:
+                    for _ in todo:
+                        if on_pair:
                             on_pair()
                     continue
                 kdir = key_dir(keys_root, fp, victim, seed)
@@ -90,35 +120,23 @@ def run_benchmark(
                     t0 = time.perf_counter()
                     key = fp.generate(models.get(victim), seed_data, seed=seed)
                     key.save(kdir)
-                    results.add_key(fp.name, config, seed, victim, key.num_queries, time.perf_counter() - t0)
+                    results.add_key(label, config, seed, victim, key.num_queries, time.perf_counter() - t0)
                     stats.keys_generated += 1
                 for pair in todo:
                     if pair.suspect in done:
                         stats.skipped += 1
                     else:
-                        suspect = Suspect(models.get(pair.suspect), access=level)
+                        suspect = Suspect(models.answers(pair.suspect), access=level)
                         t0 = time.perf_counter()
                         score = fp.verify(key, suspect)
                         seconds = time.perf_counter() - t0
-                        results.add(
-                            ScoreRecord(
-                                fp.name,
-                                config,
-                                seed,
-                                victim,
-                                pair.suspect,
-                                "",
-                                preset.name,
-                                pair.positive,
-                                pair.task,
-                                score,
-                                suspect.queries_spent,
-                                seconds,
-                                level,
-                            )
-                        )
+                        spent = suspect.queries_spent
+                        row = (label, config, seed, victim, pair.suspect, "", preset.name, pair.positive)
+                        results.add(ScoreRecord(*row, pair.task, score, spent, seconds, level))
                         stats.scored += 1
+                        stats.images_charged += suspect.queries_spent
                     if on_pair:
                         on_pair()
+    stats.images_sent = models.images_sent
     stats.seconds = time.perf_counter() - start
     return stats
