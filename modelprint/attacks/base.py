@@ -63,7 +63,7 @@ class Modification(ABC):
     ) -> Built:
         """Return the new model. ``parent`` is the white-box parent (None for ``train``)."""
 
-    def task(self) -> str:
+    def task_name(self) -> str:
         """The benchmark task this step belongs to (QuRD's task names); defaults to the step's name."""
         return getattr(self, "registered_name", type(self).__name__.lower())
 
@@ -109,5 +109,5 @@ def make_step(step: Step) -> Modification:
 
 
 def step_task(step: Step) -> str:
-    """The task name of a parsed step (see :meth:`Modification.task`)."""
-    return make_step(step).task()
+    """The task name of a parsed step (see :meth:`Modification.task_name`)."""
+    return make_step(step).task_name()

@@ -1,0 +1,189 @@
+"""Helpers shared by the extra attacks: student construction, query-set preparation, temperature scaling
+and the one custom-loss training loop (:func:`train_loop`) for losses that :func:`training.fit` (plain CE /
+soft-label CE) does not cover. The loop mirrors ``fit`` exactly: SGD with momentum 0.9 and weight decay
+5e-4, a cosine schedule over all steps, seeded shuffling, batches of fewer than 2 skipped (batch norm)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from modelprint.attacks.base import seeded
+from modelprint.data import load_dataset
+from modelprint.models.archs import ARCHS, build_arch
+from modelprint.models.base import TorchClassifier
+
+SAME = "same"
+"""The ``arch`` value meaning "the parent's architecture" (the default of every extraction attack)."""
+
+DATA_SPLITS = ("owner", "attacker", "train")
+DEFAULT_QUERYSET = "animal-mnist"
+
+Batch = tuple[torch.Tensor, ...]
+LossFn = Callable[[TorchClassifier, Batch], torch.Tensor]
+
+
+def check_arch(arch: str, attack: str) -> str:
+    """``arch`` if it is ``same`` or a registered architecture, else a ValueError listing the known ones."""
+    if arch != SAME and arch not in ARCHS:
+        raise ValueError(
+            f"{attack}: unknown architecture {arch!r}; use {SAME!r} or one of {', '.join(ARCHS.names())}"
+        )
+    return arch
+
+
+def check_split(data: str, attack: str) -> str:
+    if data not in DATA_SPLITS:
+        raise ValueError(f"{attack}: data must be one of {DATA_SPLITS}, got {data!r}")
+    return data
+
+
+def positive(value: float, name: str, attack: str) -> float:
+    if not value > 0 or not math.isfinite(value):
+        raise ValueError(f"{attack}: {name} must be a positive number, got {value}")
+    return value
+
+
+def at_least(value: int, low: int, name: str, attack: str) -> int:
+    if value < low:
+        raise ValueError(f"{attack}: {name} must be >= {low}, got {value}")
+    return value
+
+
+def new_student(parent: TorchClassifier, arch: str, *, seed: int) -> TorchClassifier:
+    """A freshly initialised ``arch`` (seeded) with the parent's input shape, classes and normalisation."""
+    c, h, _ = parent.input_shape
+    with seeded(seed):
+        module = build_arch(arch, in_channels=c, num_classes=parent.num_classes, image_size=h)
+    return TorchClassifier(
+        module,
+        num_classes=parent.num_classes,
+        input_shape=parent.input_shape,
+        mean=parent.mean,
+        std=parent.std,
+        device=parent.device,
+    )
+
+
+def resolve_arch(arch: str, parent_arch: str | None) -> str:
+    if arch != SAME:
+        return arch
+    if parent_arch is None:
+        raise ValueError("arch=same needs a parent architecture")
+    return parent_arch
+
+
+def match_shape(images: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """Images (N,C',H',W') in [0,1] resized with area interpolation to ``shape`` = (C,H,W); grey -> colour
+    repeats the channel, colour -> grey averages the channels."""
+    c, h, w = (int(s) for s in shape)
+    if images.shape[1] != c:
+        if images.shape[1] == 1:
+            images = images.expand(-1, c, -1, -1)
+        elif c == 1:
+            images = images.mean(dim=1, keepdim=True)
+        else:
+            raise ValueError(f"cannot map {images.shape[1]} channels to {c}")
+    if tuple(images.shape[2:]) != (h, w):
+        images = F.interpolate(images, size=(h, w), mode="area")
+    return images.clamp(0, 1).contiguous()
+
+
+def query_images(name: str, shape: Sequence[int], n: int, *, seed: int, split: str = "all") -> torch.Tensor:
+    """``n`` images drawn uniformly without replacement (seeded) from ``split`` of dataset ``name``,
+    matched to the victim's input ``shape``. ValueError when the set holds fewer than ``n`` images."""
+    data = load_dataset(name, split)
+    if n > len(data):
+        raise ValueError(f"query set {name!r} ({split}) holds {len(data)} images, fewer than {n} asked for")
+    index = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
+    return match_shape(data.images[index], shape)
+
+
+def tempered(probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """softmax(z / T) from the probabilities softmax(z): log p recovers z up to a per-row constant, so this
+    is exact for a probability-access attacker (up to float underflow of tiny probabilities)."""
+    if temperature == 1.0:
+        return probs
+    return (probs.clamp_min(1e-30).log() / temperature).softmax(dim=1)
+
+
+def soft_ce(logits: torch.Tensor, target: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """T² · cross-entropy between softmax(logits/T) and soft targets (Hinton et al. 2015 scaling)."""
+    log_p = F.log_softmax(logits / temperature, dim=1)
+    return -(target * log_p).sum(1).mean() * temperature**2
+
+
+class Trainer:
+    """SGD (momentum, weight decay) with a cosine schedule over ``total`` steps, as in ``training.fit``."""
+
+    def __init__(
+        self,
+        params: Sequence[nn.Parameter],
+        *,
+        lr: float,
+        total: int,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+    ) -> None:
+        self.opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        total = max(1, total)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, total) / total))
+        )
+
+    def step(self, loss: torch.Tensor) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.sched.step()
+
+
+def train_loop(
+    model: TorchClassifier,
+    tensors: Sequence[torch.Tensor],
+    loss_fn: LossFn,
+    *,
+    epochs: int,
+    lr: float,
+    seed: int,
+    batch_size: int = 64,
+    momentum: float = 0.9,
+    weight_decay: float = 5e-4,
+) -> TorchClassifier:
+    """Train all of ``model`` in place with ``loss_fn(model, batch)`` over aligned CPU ``tensors``.
+
+    ``loss_fn`` gets the CPU mini-batch (one slice per tensor) and must return a scalar loss; it may run
+    its own forward passes (e.g. PGD) — the model is in train mode when it is called."""
+    n = len(tensors[0])
+    if any(len(t) != n for t in tensors):
+        raise ValueError("train_loop: all tensors need the same length")
+    module = model.module
+    trainer = Trainer(
+        list(module.parameters()),
+        lr=lr,
+        total=epochs * max(1, math.ceil(n / batch_size)),
+        momentum=momentum,
+        weight_decay=weight_decay,
+    )
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        module.train()
+        order = torch.randperm(n, generator=gen)
+        for i in range(0, n, batch_size):
+            idx = order[i : i + batch_size]
+            if len(idx) < 2:  # batch norm needs two samples
+                continue
+            trainer.step(loss_fn(model, tuple(t[idx] for t in tensors)))
+    module.eval()
+    return model
+
+
+def weight_layers(
+    module: nn.Module, kinds: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
+) -> list[nn.Module]:
+    """Every conv / linear layer of ``module`` (the layers weight-space attacks act on)."""
+    return [m for m in module.modules() if isinstance(m, kinds)]
