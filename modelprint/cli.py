@@ -19,6 +19,7 @@ from modelprint.bench.pipeline import (
     run_preset,
 )
 from modelprint.bench.results import ResultsDB
+from modelprint.fingerprints.base import Fingerprint
 from modelprint.registry import UnknownNameError
 from modelprint.workspace import Workspace
 from modelprint.zoo.executors import make_executor
@@ -48,6 +49,18 @@ DataRootOpt = Annotated[
 def _fail(message: str) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(code=2)
+
+
+def combo_fingerprints(limit: int | None, *, budget: int | None = None) -> list[Fingerprint]:
+    """Every compatible QuRD combination, or a seeded random sample of ``limit`` of them."""
+    import random
+
+    from modelprint.fingerprints.combos import compatible_combos, make_combo
+
+    chosen = compatible_combos()
+    if limit is not None and limit < len(chosen):
+        chosen = sorted(random.Random(0).sample(chosen, limit), key=lambda c: c.name)
+    return [make_combo(c, budget=budget or 100) for c in chosen]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -173,8 +186,8 @@ def _write_report(
 def bench_run(
     preset: str,
     fingerprint: Annotated[
-        list[str], typer.Option("--fingerprint", "-f", help="Fingerprint name (repeatable).")
-    ],
+        list[str] | None, typer.Option("--fingerprint", "-f", help="Fingerprint name (repeatable).")
+    ] = None,
     seeds: Annotated[str, typer.Option(help="Seeds, e.g. 0,1,2 or 0-4.")] = "0,1,2",
     budget: Annotated[
         int | None, typer.Option(help="Queries per fingerprint (default: each scheme's).")
@@ -186,6 +199,12 @@ def bench_run(
     budgets: Annotated[
         str | None, typer.Option(help="Evaluate each scheme at these budgets, e.g. 10,20,50,100,200,400.")
     ] = None,
+    combos: Annotated[
+        bool, typer.Option("--combos", help="Also run QuRD combinations (`modelprint list combos`).")
+    ] = False,
+    max_combos: Annotated[
+        int | None, typer.Option(help="With --combos: a seeded random sample of this many combinations.")
+    ] = None,
     executor: ExecutorOpt = "local",
     jobs: JobsOpt = None,
     scheduler: SchedulerOpt = None,
@@ -193,7 +212,11 @@ def bench_run(
     """Build PRESET's zoo if needed, score every pair with each fingerprint and seed, then report."""
     try:
         p = resolve_preset(preset, dataset)
-        fps = resolve_fingerprints(fingerprint, budget=budget)
+        fps = resolve_fingerprints(fingerprint or [], budget=budget)
+        if combos:
+            fps += combo_fingerprints(max_combos, budget=budget)
+        if not fps:
+            raise ValueError("name at least one fingerprint (-f NAME) or pass --combos")
         ex = make_executor(executor, n_jobs=jobs, scheduler=scheduler)
     except (UnknownNameError, ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
@@ -229,7 +252,7 @@ def report_cmd(
 @app.command("list")
 def list_cmd(
     what: Annotated[
-        str, typer.Argument(help="fingerprints | attacks | presets | datasets | archs | all")
+        str, typer.Argument(help="fingerprints | attacks | presets | datasets | archs | combos | all")
     ] = "all",
 ) -> None:
     """List what modelprint knows."""
@@ -239,6 +262,14 @@ def list_cmd(
     from modelprint.models.archs import ARCHS
     from modelprint.zoo.presets import PRESETS
 
+    if what == "combos":
+        from modelprint.fingerprints.combos import compatible_combos
+
+        found = compatible_combos()
+        for combo in found:
+            typer.echo(f"  {combo.name:<58} needs {combo.needs}")
+        typer.echo(f"{len(found)} compatible combinations (sampler, seed set, representation, detector)")
+        return
     registries = {
         "fingerprints": fingerprints.FINGERPRINTS,
         "attacks": attacks.ATTACKS,

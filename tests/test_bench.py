@@ -89,3 +89,17 @@ def test_schemes_sharing_a_query_set_are_answered_once(tiny: TinyZoo, tmp_path: 
     pairs = len(tiny.preset.pairs())
     assert run.stats.images_charged == 2 * pairs * akh.budget
     assert run.stats.images_sent == pairs * akh.budget
+
+
+def test_cli_runs_a_sample_of_combinations(tiny: TinyZoo, tmp_path: Path) -> None:
+    ws = _workspace_with_tiny(tiny, tmp_path)
+    result = CliRunner().invoke(
+        app, ["bench", "run", "tiny", "--combos", "--max-combos", "3", "--seeds", "0", "--home", str(ws.home)]
+    )
+    assert result.exit_code == 0, result.output
+    with ResultsDB(ws.results_path) as db:
+        names = {r.fingerprint for r in db.records()}
+    assert len(names) == 3 and all(n.startswith("q=") for n in names)
+    listing = CliRunner().invoke(app, ["list", "combos"])
+    count = int(listing.output.strip().splitlines()[-1].split()[0])
+    assert listing.exit_code == 0 and count >= 100

@@ -19,7 +19,7 @@ from modelprint.bench.results import ResultsDB, ScoreRecord
 from modelprint.fingerprints.base import Fingerprint
 from modelprint.models.access import Suspect
 from modelprint.models.base import TorchClassifier
-from modelprint.types import Key, Output
+from modelprint.types import Key, Output, Queries
 from modelprint.zoo.lineage import model_id
 from modelprint.zoo.presets import Preset
 from modelprint.zoo.store import ModelStore
@@ -100,6 +100,7 @@ def run_benchmark(
     models = ModelCache(store)
     seed_data = ctx.split(seed_split)
     pairs = preset.pairs()
+    sampled: dict[tuple[str, int, int, str], Queries] = {}  # schemes sharing a sampler share its queries
     for label, fp in with_budgets(fingerprints, budgets):
         config = repr(fp)
         level: Output = access or fp.needs
@@ -118,7 +119,10 @@ def run_benchmark(
                     key = Key.load(kdir)
                 else:
                     t0 = time.perf_counter()
-                    key = fp.generate(models.get(victim), seed_data, seed=seed)
+                    token = (repr(fp.sampler), fp.budget, seed, victim)
+                    if token not in sampled:
+                        sampled[token] = fp.sample(models.get(victim), seed_data, seed=seed)
+                    key = fp.key_for(models.get(victim), seed_data, sampled[token], seed=seed)
                     key.save(kdir)
                     results.add_key(label, config, seed, victim, key.num_queries, time.perf_counter() - t0)
                     stats.keys_generated += 1

@@ -12,7 +12,7 @@ from modelprint.models.base import Classifier, TorchClassifier
 from modelprint.queries.base import QuerySampler
 from modelprint.registry import Registry
 from modelprint.representations.base import Representation
-from modelprint.types import Key, Output
+from modelprint.types import JSONValue, Key, Output, Queries
 
 
 @dataclass(frozen=True)
@@ -30,26 +30,28 @@ class Fingerprint:
         """The least access level a suspect must give."""
         return self.representation.needs
 
-    def generate(self, victim: TorchClassifier, data: Dataset, *, seed: int = 0) -> Key:
-        """Sample the queries from the seed set ``data`` and record the victim's reference representation."""
+    def sample(self, victim: TorchClassifier, data: Dataset, *, seed: int = 0) -> Queries:
+        """The sampler run on the seed set ``data`` with a generator seeded by ``seed``."""
         if data.input_shape != victim.input_shape:
-            raise ValueError(
-                f"seed data has shape {data.input_shape}, the victim expects {victim.input_shape}"
-            )
+            raise ValueError(f"seed data is {data.input_shape}; the victim expects {victim.input_shape}")
         generator = torch.Generator().manual_seed(seed)
         queries = self.sampler.sample(victim, data, self.budget, generator=generator)
         if len(queries) == 0:
             raise ValueError(f"{self.name}: the sampler found no queries in {data.name}")
+        return queries
+
+    def key_for(self, victim: TorchClassifier, data: Dataset, queries: Queries, *, seed: int = 0) -> Key:
+        """The key of already sampled ``queries``: the victim's reference representation and the config."""
         reference = self.representation(victim, queries)
-        config = {
-            "fingerprint": repr(self),
-            "seed": seed,
-            "victim": victim.name,
-            "dataset": data.name,
-            "num_classes": victim.num_classes,
-            "needs": self.needs,
-        }
+        config: dict[str, JSONValue] = {
+            "fingerprint": repr(self), "seed": seed, "victim": victim.name, "dataset": data.name,
+            "num_classes": victim.num_classes, "needs": self.needs,
+        }  # fmt: skip
         return Key(self.name, config, queries, reference)
+
+    def generate(self, victim: TorchClassifier, data: Dataset, *, seed: int = 0) -> Key:
+        """Sample the queries from the seed set ``data`` and record the victim's reference representation."""
+        return self.key_for(victim, data, self.sample(victim, data, seed=seed), seed=seed)
 
     def verify(self, key: Key, suspect: Classifier) -> float:
         """Score a suspect; higher means more likely derived from the key's victim."""

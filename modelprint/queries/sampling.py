@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 
@@ -10,11 +11,14 @@ from modelprint.data import Dataset
 from modelprint.models.base import TorchClassifier
 from modelprint.ops.cutmix import cutmix
 from modelprint.queries.base import QuerySampler
+from modelprint.queries.common import QueryStructure
 from modelprint.types import Queries
 
 
 class UniformQueries(QuerySampler):
     """``budget`` seed images drawn uniformly without replacement (QuRD ``RandomQueries``)."""
+
+    structure: ClassVar[QueryStructure] = "points"
 
     def sample(
         self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
@@ -28,6 +32,8 @@ class NegativeQueries(QuerySampler):
 
     If fewer than ``budget`` exist and ``augment`` is on, each round adds CutMix of the negatives plus its
     horizontal and vertical flips (3·n_neg images per round) until the budget is reached [Q]."""
+
+    structure: ClassVar[QueryStructure] = "points"
 
     def __init__(self, *, augment: bool = True) -> None:
         self.augment = augment

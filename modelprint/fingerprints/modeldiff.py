@@ -1,0 +1,24 @@
+"""ModelDiff (Li, Zhang, Liu, Yang, Liu, ISSTA'21; spec §11) as QuRD reimplements it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from modelprint.detectors.distances import Cosine
+from modelprint.fingerprints.base import FINGERPRINTS, Fingerprint
+from modelprint.queries.adversarial import ModelDiffQueries
+from modelprint.representations.pairwise import DecisionDistanceVector
+
+
+@FINGERPRINTS.register("modeldiff")
+def modeldiff(
+    *, budget: int = 100, eps: float = 0.03, steps: int = 40, output: Literal["probs", "logits"] = "probs"
+) -> Fingerprint:
+    """Seed/PGD pairs, decision distance vector, cosine similarity; probability access.
+
+    Q = :class:`ModelDiffQueries` (budget/2 seeds + one untargeted ℓ∞ PGD example each, ε = 0.03, 40 steps
+    of 0.01/0.3·ε, random start), R = DDV_i = 1 − cos(f(x_i), f(x'_i)) on probabilities (QuRD: logits;
+    ``output="logits"``), D = cos(DDV_src, DDV_sus) (ModelDiff's similarity; an exact copy scores 1.0).
+    100 queries = 50 pairs."""
+    sampler = ModelDiffQueries(eps=eps, steps=steps)
+    return Fingerprint("modeldiff", sampler, DecisionDistanceVector(output), Cosine(), budget)

@@ -1,0 +1,207 @@
+"""Adversarial samplers (QuRD Eq. 4): PGD/FGSM, DeepFool, ModelDiff pairs and a universal perturbation.
+
+Each perturbs seeds drawn from the pool it is given (any :mod:`~modelprint.queries.seeds` set). With
+``pairs=True`` the queries are QuRD's S = (S_seed, S_adv): the seeds, then their perturbed copies, paired
+i ↔ i + m in ``extras["pair_index"]``; an odd budget is rounded down to an even number of queries."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from modelprint.data import Dataset
+from modelprint.models.base import TorchClassifier
+from modelprint.ops.adversarial import fgsm, pgd
+from modelprint.ops.deepfool import deepfool
+from modelprint.ops.threads import intra_op_threads
+from modelprint.ops.uap import universal_perturbation
+from modelprint.queries.base import QuerySampler
+from modelprint.queries.common import QueryStructure, draw_indices, pair_index
+from modelprint.types import Queries
+
+
+def _assemble(
+    seeds: torch.Tensor,
+    adversarial: torch.Tensor,
+    labels: torch.Tensor,
+    index: torch.Tensor,
+    pairs: bool,
+    extras: dict[str, torch.Tensor],
+) -> Queries:
+    if not pairs:
+        return Queries(adversarial, labels, {"index": index, **extras})
+    m = len(seeds)
+    return Queries(
+        torch.cat([seeds, adversarial]),
+        torch.cat([labels, labels]),
+        {"index": index, "pair_index": pair_index(m), **extras},
+    )
+
+
+class AdversarialQueries(QuerySampler):
+    """ℓ∞ PGD (Madry et al. 2018) or FGSM (Goodfellow et al. 2015) examples of the victim around seeds.
+
+    Untargeted attacks push away from the victim's own prediction; targeted ones toward a class drawn
+    uniformly among the others (recorded in ``extras["target"]``). Labels are the seeds' labels."""
+
+    def __init__(
+        self,
+        *,
+        method: Literal["pgd", "fgsm"] = "pgd",
+        eps: float = 8 / 255,
+        steps: int = 10,
+        step_size: float | None = None,
+        targeted: bool = False,
+        random_start: bool = True,
+        pairs: bool = False,
+    ) -> None:
+        if method not in ("pgd", "fgsm"):
+            raise ValueError(f"method must be 'pgd' or 'fgsm', got {method!r}")
+        self.method = method
+        self.eps = eps
+        self.steps = steps
+        self.step_size = step_size
+        self.targeted = targeted
+        self.random_start = random_start
+        self.pairs = pairs
+
+    @property
+    def structure(self) -> QueryStructure:
+        return "pairs" if self.pairs else "points"
+
+    def sample(
+        self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
+    ) -> Queries:
+        m = budget // 2 if self.pairs else budget
+        idx = draw_indices(len(data), m, generator=generator)
+        x, labels = data.images[idx].clone(), data.labels[idx].clone()
+        predicted = victim.predict(x)
+        extras: dict[str, torch.Tensor] = {}
+        if self.targeted:
+            shift = torch.randint(1, victim.num_classes, (m,), generator=generator)
+            goal = (predicted + shift) % victim.num_classes
+            extras["target"] = goal
+        else:
+            goal = predicted
+        with intra_op_threads():  # latency-bound step loop, see modelprint.ops.threads
+            adv = self._attack(victim, x, goal, generator)
+        return _assemble(x, adv, labels, idx, self.pairs, extras)
+
+    def _attack(
+        self, victim: TorchClassifier, x: torch.Tensor, goal: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        if self.method == "fgsm":
+            return fgsm(victim, x, goal, eps=self.eps, targeted=self.targeted)
+        return pgd(
+            victim,
+            x,
+            goal,
+            eps=self.eps,
+            steps=self.steps,
+            step_size=self.step_size,
+            targeted=self.targeted,
+            random_start=self.random_start,
+            generator=generator,
+        )
+
+
+class ModelDiffQueries(AdversarialQueries):
+    """ModelDiff's input pairs as QuRD builds them (Li et al., ISSTA'21; spec §11): s/2 seeds and one
+    untargeted ℓ∞ PGD example each, ε = 0.03, foolbox LinfPGD defaults (40 steps of 0.01/0.3·ε, random
+    start), attacked label = the victim's prediction."""
+
+    def __init__(self, *, eps: float = 0.03, steps: int = 40, rel_step: float = 0.01 / 0.3) -> None:
+        super().__init__(method="pgd", eps=eps, steps=steps, step_size=rel_step * eps, pairs=True)
+
+
+class DeepFoolQueries(QuerySampler):
+    """DeepFool examples of the victim (Moosavi-Dezfooli et al., CVPR'16; QuRD lists DeepFoolF under
+    adversarial sampling), with ``overshoot``; ``extras["fooled"]`` marks those that changed label."""
+
+    def __init__(self, *, overshoot: float = 0.02, max_iter: int = 50, pairs: bool = False) -> None:
+        self.overshoot = overshoot
+        self.max_iter = max_iter
+        self.pairs = pairs
+
+    @property
+    def structure(self) -> QueryStructure:
+        return "pairs" if self.pairs else "points"
+
+    def sample(
+        self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
+    ) -> Queries:
+        m = budget // 2 if self.pairs else budget
+        idx = draw_indices(len(data), m, generator=generator)
+        x, labels = data.images[idx].clone(), data.labels[idx].clone()
+        result = deepfool(victim, x, overshoot=self.overshoot, max_iter=self.max_iter)
+        extras = {"fooled": result.fooled.to(torch.uint8), "iterations": result.iterations}
+        return _assemble(x, result.adversarial, labels, idx, self.pairs, extras)
+
+
+def spread_indices(predicted: torch.Tensor, m: int, *, generator: torch.Generator) -> torch.Tensor:
+    """``m`` indices spread over the victim's predicted classes: round-robin over classes, random order
+    within each (stands in for UAP's clustering of victim features, spec §13 [R])."""
+    order = torch.randperm(len(predicted), generator=generator)
+    by_class = [order[predicted[order] == c] for c in torch.unique(predicted).tolist()]
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < min(m, len(predicted)):
+        for members in by_class:
+            if depth < len(members) and len(picked) < m:
+                picked.append(int(members[depth]))
+        depth += 1
+    chosen = torch.tensor(picked, dtype=torch.long)
+    if len(chosen) < m:  # pool smaller than m: cycle
+        chosen = chosen[draw_indices(len(chosen), m, generator=generator)]
+    return chosen
+
+
+class UAPQueries(QuerySampler):
+    """Pairs (x_i, x_i + v) for a universal adversarial perturbation v of the victim (Peng et al., CVPR'22;
+    spec §13): v is fitted with :func:`~modelprint.ops.uap.universal_perturbation` on ``fit_points``
+    seeds (ξ = 10/255, target fooling rate 0.8, ≤ 10 passes), then m = budget/2 points spread across the
+    victim's predicted classes are queried clean and perturbed. v is stored in ``extras["uap"]``."""
+
+    structure: QueryStructure = "pairs"
+
+    def __init__(
+        self,
+        *,
+        eps: float = 10 / 255,
+        target_fooling: float = 0.8,
+        max_passes: int = 10,
+        fit_points: int = 100,
+        batch_size: int = 16,
+        overshoot: float = 0.02,
+        max_iter: int = 10,
+    ) -> None:
+        self.eps = eps
+        self.target_fooling = target_fooling
+        self.max_passes = max_passes
+        self.fit_points = fit_points
+        self.batch_size = batch_size
+        self.overshoot = overshoot
+        self.max_iter = max_iter
+
+    def sample(
+        self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
+    ) -> Queries:
+        fit = draw_indices(len(data), min(self.fit_points, len(data)), generator=generator)
+        result = universal_perturbation(
+            victim,
+            data.images[fit],
+            eps=self.eps,
+            target_fooling=self.target_fooling,
+            max_passes=self.max_passes,
+            overshoot=self.overshoot,
+            max_iter=self.max_iter,
+            batch_size=self.batch_size,
+            generator=generator,
+        )
+        m = budget // 2
+        idx = spread_indices(victim.predict(data.images), m, generator=generator)
+        x, labels = data.images[idx].clone(), data.labels[idx].clone()
+        v = result.perturbation
+        extras = {"uap": v[None], "fooling_rate": torch.tensor([result.fooling_rate])}
+        return _assemble(x, (x + v).clamp(0, 1), labels, idx, True, extras)
