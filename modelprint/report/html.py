@@ -12,7 +12,6 @@ import io
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from modelprint.report.summary import (
     task_records,
     tpr_label,
 )
+from modelprint.types import atomic_write_text
 
 __all__ = ["ExtraSection", "render_html"]
 
@@ -232,20 +232,6 @@ def _extra(sections: Mapping[str, ExtraSection] | Sequence[tuple[str, ExtraSecti
     return out
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def render_html(
     rows: Iterable[ScoreRow],
     path: str | os.PathLike[str],
@@ -287,6 +273,6 @@ def render_html(
         extra_sections=_extra(extra_sections),
     )
     out = Path(path)
-    _atomic_write_text(out, html)
+    atomic_write_text(out, html)
     logger.info("wrote HTML report %s (%d rows, %d fingerprints)", out, len(rows), len(fingerprints))
     return out
