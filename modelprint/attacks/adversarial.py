@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification
-from modelprint.attacks.common import Batch, at_least, positive, train_loop
-from modelprint.attacks.training import fit, to_float, to_int
+from modelprint.attacks.common import at_least, positive
+from modelprint.attacks.training import Batch, fit, to_float, to_int, train_loop
 from modelprint.models.base import TorchClassifier
 from modelprint.ops.adversarial import pgd
 

@@ -6,7 +6,7 @@ soft-label CE) does not cover. The loop mirrors ``fit`` exactly: SGD with moment
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -22,9 +22,6 @@ SAME = "same"
 
 DATA_SPLITS = ("owner", "attacker", "train")
 DEFAULT_QUERYSET = "animal-mnist"
-
-Batch = tuple[torch.Tensor, ...]
-LossFn = Callable[[TorchClassifier, Batch], torch.Tensor]
 
 
 def check_arch(arch: str, attack: str) -> str:
@@ -115,71 +112,6 @@ def soft_ce(logits: torch.Tensor, target: torch.Tensor, temperature: float = 1.0
     """T² · cross-entropy between softmax(logits/T) and soft targets (Hinton et al. 2015 scaling)."""
     log_p = F.log_softmax(logits / temperature, dim=1)
     return -(target * log_p).sum(1).mean() * temperature**2
-
-
-class Trainer:
-    """SGD (momentum, weight decay) with a cosine schedule over ``total`` steps, as in ``training.fit``."""
-
-    def __init__(
-        self,
-        params: Sequence[nn.Parameter],
-        *,
-        lr: float,
-        total: int,
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
-    ) -> None:
-        self.opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-        total = max(1, total)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, total) / total))
-        )
-
-    def step(self, loss: torch.Tensor) -> None:
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        self.sched.step()
-
-
-def train_loop(
-    model: TorchClassifier,
-    tensors: Sequence[torch.Tensor],
-    loss_fn: LossFn,
-    *,
-    epochs: int,
-    lr: float,
-    seed: int,
-    batch_size: int = 64,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
-) -> TorchClassifier:
-    """Train all of ``model`` in place with ``loss_fn(model, batch)`` over aligned CPU ``tensors``.
-
-    ``loss_fn`` gets the CPU mini-batch (one slice per tensor) and must return a scalar loss; it may run
-    its own forward passes (e.g. PGD) — the model is in train mode when it is called."""
-    n = len(tensors[0])
-    if any(len(t) != n for t in tensors):
-        raise ValueError("train_loop: all tensors need the same length")
-    module = model.module
-    trainer = Trainer(
-        list(module.parameters()),
-        lr=lr,
-        total=epochs * max(1, math.ceil(n / batch_size)),
-        momentum=momentum,
-        weight_decay=weight_decay,
-    )
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        module.train()
-        order = torch.randperm(n, generator=gen)
-        for i in range(0, n, batch_size):
-            idx = order[i : i + batch_size]
-            if len(idx) < 2:  # batch norm needs two samples
-                continue
-            trainer.step(loss_fn(model, tuple(t[idx] for t in tensors)))
-    module.eval()
-    return model
 
 
 def weight_layers(

@@ -33,7 +33,6 @@ from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification,
 from modelprint.attacks.common import (
     DEFAULT_QUERYSET,
     SAME,
-    Trainer,
     at_least,
     check_arch,
     new_student,
@@ -41,7 +40,7 @@ from modelprint.attacks.common import (
     query_images,
     resolve_arch,
 )
-from modelprint.attacks.training import fit, to_float, to_int
+from modelprint.attacks.training import Trainer, fit, to_float, to_int
 from modelprint.data import dataset_names
 from modelprint.models.access import Suspect
 from modelprint.models.base import TorchClassifier

@@ -17,7 +17,6 @@ from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification
 from modelprint.attacks.common import (
     DEFAULT_QUERYSET,
     SAME,
-    Batch,
     at_least,
     check_arch,
     check_split,
@@ -27,9 +26,8 @@ from modelprint.attacks.common import (
     resolve_arch,
     soft_ce,
     tempered,
-    train_loop,
 )
-from modelprint.attacks.training import fit, to_float, to_int
+from modelprint.attacks.training import Batch, fit, to_float, to_int, train_loop
 from modelprint.data import dataset_names
 from modelprint.models.access import Suspect
 from modelprint.models.base import TorchClassifier
