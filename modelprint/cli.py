@@ -157,7 +157,7 @@ def _write_report(
     if not records:
         raise _fail(f"no results in {ws.results_path}; run `modelprint bench run PRESET -f NAME` first")
     rows = report_rows(records, ws.store)
-    summary = summarise(rows)
+    summary = summarise(rows, rank=True)
     typer.echo(format_table(summary))
     extra = {}
     curves = budget_curves(summary)

@@ -140,3 +140,15 @@ def test_render_html_failure_keeps_old_file(tmp_path: Path):
     assert path.read_text(encoding="utf-8") == "old"
     render_html(_rows(), path, title="new")
     assert "<h1>new</h1>" in path.read_text(encoding="utf-8")
+
+
+def test_rank_orders_fingerprints_best_first() -> None:
+    from modelprint.report import ScoreRow, summarise
+
+    rows = []
+    for name, pos_score in (("weak", 0.4), ("strong", 0.9)):
+        for i in range(5):
+            rows.append(ScoreRow(name, 0, "v", f"p{i}", True, "finetune", pos_score, 10, 0.0))
+            rows.append(ScoreRow(name, 0, "v", f"n{i}", False, "independent", 0.5, 10, 0.0))
+    assert [f.fingerprint for f in summarise(rows).fingerprints] == ["weak", "strong"]
+    assert [f.fingerprint for f in summarise(rows, rank=True).fingerprints] == ["strong", "weak"]

@@ -241,6 +241,7 @@ def render_html(
     extra_sections: Mapping[str, ExtraSection] | Sequence[tuple[str, ExtraSection]] | None = None,
     task_order: Sequence[str] | None = None,
     fpr: float = 0.05,
+    rank: bool = True,
 ) -> Path:
     """Write a self-contained HTML report of ``rows`` to ``path`` (atomically) and return the path.
 
@@ -252,7 +253,7 @@ def render_html(
     ``markupsafe.Markup`` trusted HTML, or a matplotlib ``Figure``).
     """
     rows = list(rows)
-    summary = summarise(rows, task_order=task_order, fpr=fpr)
+    summary = summarise(rows, task_order=task_order, fpr=fpr, rank=rank)
     fingerprints = [f.fingerprint for f in summary.fingerprints]
     meta_items = [(str(k), str(v)) for k, v in (meta or {}).items()]
     if not any(k == "date" for k, _ in meta_items):

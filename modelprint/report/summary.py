@@ -91,19 +91,26 @@ def _metrics(rows: Sequence[ScoreRow], fpr: float) -> tuple[float, float]:
     return roc_auc(y, s), tpr_at_fpr(y, s, fpr)
 
 
+def _finite(x: float) -> float:
+    return x if np.isfinite(x) else -np.inf
+
+
 def summarise(
     rows: Iterable[ScoreRow],
     *,
     task_order: Sequence[str] | None = None,
     fpr: float = 0.05,
     ddof: int = 0,
+    rank: bool = False,
 ) -> Summary:
     """Per fingerprint and seed: ROC AUC and TPR@``fpr`` over that seed's pairs, then mean and std over
     seeds (``np.std`` with ``ddof``); mean queries and seconds per verification; seed/positive/negative
     counts. Per fingerprint x positive task: the metrics on (that task's positives vs all negatives of the
     same seed), averaged over seeds (QuRD, Godinot et al. AAAI'25, Table 3).
 
-    Fingerprints and tasks keep their order of first appearance; ``task_order`` puts the tasks it names
+    With ``rank`` fingerprints are ordered best first (TPR@``fpr``, then AUC), as the report ranks QuRD
+    combinations against the named schemes. Otherwise fingerprints and tasks keep their order of first
+    appearance; ``task_order`` puts the tasks it names
     first, in its order (names absent from the rows are dropped, unnamed tasks follow).
     """
     rows = list(rows)
@@ -154,6 +161,8 @@ def summarise(
                 per_seed=tuple(seeds),
             )
         )
+    if rank:  # best first: TPR@fpr, then AUC; undefined metrics last
+        summaries.sort(key=lambda f: (-_finite(f.tpr_mean), -_finite(f.auc_mean), f.fingerprint))
     return Summary(
         fingerprints=tuple(summaries),
         tasks=tasks,
