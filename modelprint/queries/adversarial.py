@@ -39,7 +39,25 @@ def _assemble(
     )
 
 
-class AdversarialQueries(QuerySampler):
+class _PerturbedSeeds(QuerySampler):
+    """Samplers that perturb drawn seeds: the perturbed points alone, or (``pairs``) each seed followed
+    by its perturbed version, so a budget of n asks n//2 seeds."""
+
+    pairs: bool
+
+    @property
+    def structure(self) -> QueryStructure:
+        return "pairs" if self.pairs else "points"
+
+    def draw_seeds(
+        self, data: Dataset, budget: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(indices, images, labels) of the seeds for ``budget`` queries."""
+        idx = draw_indices(len(data), budget // 2 if self.pairs else budget, generator=generator)
+        return idx, data.images[idx].clone(), data.labels[idx].clone()
+
+
+class AdversarialQueries(_PerturbedSeeds):
     """ℓ∞ PGD (Madry et al. 2018) or FGSM (Goodfellow et al. 2015) examples of the victim around seeds.
 
     Untargeted attacks push away from the victim's own prediction; targeted ones toward a class drawn
@@ -66,20 +84,14 @@ class AdversarialQueries(QuerySampler):
         self.random_start = random_start
         self.pairs = pairs
 
-    @property
-    def structure(self) -> QueryStructure:
-        return "pairs" if self.pairs else "points"
-
     def sample(
         self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
     ) -> Queries:
-        m = budget // 2 if self.pairs else budget
-        idx = draw_indices(len(data), m, generator=generator)
-        x, labels = data.images[idx].clone(), data.labels[idx].clone()
+        idx, x, labels = self.draw_seeds(data, budget, generator)
         predicted = victim.predict(x)
         extras: dict[str, torch.Tensor] = {}
         if self.targeted:
-            shift = torch.randint(1, victim.num_classes, (m,), generator=generator)
+            shift = torch.randint(1, victim.num_classes, (len(x),), generator=generator)
             goal = (predicted + shift) % victim.num_classes
             extras["target"] = goal
         else:
@@ -115,7 +127,7 @@ class ModelDiffQueries(AdversarialQueries):
         super().__init__(method="pgd", eps=eps, steps=steps, step_size=rel_step * eps, pairs=True)
 
 
-class DeepFoolQueries(QuerySampler):
+class DeepFoolQueries(_PerturbedSeeds):
     """DeepFool examples of the victim (Moosavi-Dezfooli et al., CVPR'16; QuRD lists DeepFoolF under
     adversarial sampling), with ``overshoot``; ``extras["fooled"]`` marks those that changed label."""
 
@@ -124,16 +136,10 @@ class DeepFoolQueries(QuerySampler):
         self.max_iter = max_iter
         self.pairs = pairs
 
-    @property
-    def structure(self) -> QueryStructure:
-        return "pairs" if self.pairs else "points"
-
     def sample(
         self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
     ) -> Queries:
-        m = budget // 2 if self.pairs else budget
-        idx = draw_indices(len(data), m, generator=generator)
-        x, labels = data.images[idx].clone(), data.labels[idx].clone()
+        idx, x, labels = self.draw_seeds(data, budget, generator)
         result = deepfool(victim, x, overshoot=self.overshoot, max_iter=self.max_iter)
         extras = {"fooled": result.fooled.to(torch.uint8), "iterations": result.iterations}
         return _assemble(x, result.adversarial, labels, idx, self.pairs, extras)
