@@ -32,7 +32,7 @@ from modelprint.data import dataset_names
 from modelprint.models.access import Suspect
 from modelprint.models.base import TorchClassifier
 from modelprint.ops.adversarial import pgd
-from modelprint.types import JSONValue
+from modelprint.types import JSONValue, Output
 
 
 class Extraction(Modification):
@@ -52,6 +52,15 @@ class Extraction(Modification):
         assert parent is not None
         arch = resolve_arch(self.arch, parent_arch)
         return new_student(parent, arch, seed=seed), arch
+
+    def query_split(
+        self, parent: TorchClassifier, ctx: AttackContext, access: Output
+    ) -> tuple[Suspect, torch.Tensor, torch.Tensor]:
+        """The victim behind ``access`` (counting queries), the attacker's images of split ``self.data``,
+        and the victim's answers to them."""
+        suspect = Suspect(parent, access=access)
+        images = ctx.split(self.data).images  # type: ignore[attr-defined]
+        return suspect, images, suspect(images)
 
     def config(self, arch: str, suspect: Suspect, **extra: JSONValue) -> dict[str, JSONValue]:
         return {
@@ -92,9 +101,8 @@ class Distill(Extraction):
     ) -> Built:
         student, arch = self.student(parent, parent_arch, seed)
         assert parent is not None
-        suspect = Suspect(parent, access="probs")
-        images = ctx.split(self.data).images
-        teacher = tempered(suspect(images), self.T)
+        suspect, images, probs = self.query_split(parent, ctx, "probs")
+        teacher = tempered(probs, self.T)
         T = self.T
 
         def loss(model: TorchClassifier, batch: Batch) -> torch.Tensor:
@@ -186,9 +194,7 @@ class LabelExtract(Extraction):
     ) -> Built:
         student, arch = self.student(parent, parent_arch, seed)
         assert parent is not None
-        suspect = Suspect(parent, access="labels")
-        images = ctx.split(self.data).images
-        labels = suspect(images)
+        suspect, images, labels = self.query_split(parent, ctx, "labels")
         fit(student, images, labels, epochs=self.epochs, lr=self.lr, seed=seed)
         extra: dict[str, JSONValue] = {"data": self.data, "adv": self.adv}
         if self.adv:
@@ -255,9 +261,7 @@ class ProbitExtract(Extraction):
     ) -> Built:
         student, arch = self.student(parent, parent_arch, seed)
         assert parent is not None
-        suspect = Suspect(parent, access="probs")
-        images = ctx.split(self.data).images
-        probs = suspect(images)
+        suspect, images, probs = self.query_split(parent, ctx, "probs")
         T, alpha = self.T, self.alpha
 
         def loss(model: TorchClassifier, batch: Batch) -> torch.Tensor:
