@@ -44,6 +44,10 @@ SchedulerOpt = Annotated[str | None, typer.Option("--scheduler", help="Dask sche
 DataRootOpt = Annotated[
     str | None, typer.Option("--data-root", help="Local folder/file for cifar10/cifar100/npz/imagefolder.")
 ]
+RecipeOpt = Annotated[
+    str | None,
+    typer.Option(help="cpu (scaled) | paper (the papers' sizes); default: paper on CIFAR, cpu otherwise."),
+]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -86,6 +90,7 @@ def zoo_build(
     preset: str,
     dataset: DatasetOpt = None,
     data_root: DataRootOpt = None,
+    recipe: RecipeOpt = None,
     home: HomeOpt = None,
     executor: ExecutorOpt = "local",
     jobs: JobsOpt = None,
@@ -93,7 +98,7 @@ def zoo_build(
 ) -> None:
     """Build (or resume building) the zoo of PRESET."""
     try:
-        p = resolve_preset(preset, dataset)
+        p = resolve_preset(preset, dataset, recipe)
         ex = make_executor(executor, n_jobs=jobs, scheduler=scheduler)
     except (UnknownNameError, ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
@@ -111,6 +116,7 @@ def zoo_build(
 def zoo_show(
     preset: str,
     dataset: DatasetOpt = None,
+    recipe: RecipeOpt = None,
     home: HomeOpt = None,
     tree: Annotated[bool, typer.Option(help="Print every model in its lineage tree.")] = True,
 ) -> None:
@@ -118,8 +124,8 @@ def zoo_show(
     from modelprint.zoo.summary import format_summary, zoo_summary
 
     try:
-        p = resolve_preset(preset, dataset)
-    except UnknownNameError as exc:
+        p = resolve_preset(preset, dataset, recipe)
+    except (UnknownNameError, ValueError) as exc:
         raise _fail(str(exc)) from None
     store = Workspace.at(home).store
     if tree:
@@ -194,6 +200,7 @@ def bench_run(
     ] = None,
     dataset: DatasetOpt = None,
     data_root: DataRootOpt = None,
+    recipe: RecipeOpt = None,
     home: HomeOpt = None,
     report: Annotated[bool, typer.Option(help="Print the table and write the HTML report.")] = True,
     budgets: Annotated[
@@ -211,7 +218,7 @@ def bench_run(
 ) -> None:
     """Build PRESET's zoo if needed, score every pair with each fingerprint and seed, then report."""
     try:
-        p = resolve_preset(preset, dataset)
+        p = resolve_preset(preset, dataset, recipe)
         fps = resolve_fingerprints(fingerprint or [], budget=budget)
         if combos:
             fps += combo_fingerprints(max_combos, budget=budget)

@@ -98,4 +98,4 @@ def test_quick_preset_shape() -> None:
     negatives = [p for p in pairs if not p.positive]
     archs = {p.suspect.split("(")[1].split(",")[0] for p in negatives}
     assert len(positives) >= 16 and len(negatives) >= 16 and len(archs) >= 4
-    assert {p.task for p in positives} == {"finetune", "prune"}
+    assert {"finetune", "prune"} <= {p.task for p in positives}

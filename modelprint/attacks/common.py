@@ -1,19 +1,18 @@
-"""Helpers shared by the extra attacks: student construction, query-set preparation, temperature scaling
-and the one custom-loss training loop (:func:`train_loop`) for losses that :func:`training.fit` (plain CE /
-soft-label CE) does not cover. The loop mirrors ``fit`` exactly: SGD with momentum 0.9 and weight decay
-5e-4, a cosine schedule over all steps, seeded shuffling, batches of fewer than 2 skipped (batch norm)."""
+"""Helpers shared by the extra attacks: student construction, argument checks, query-set preparation and
+temperature-scaled soft labels (training itself lives in :mod:`modelprint.attacks.training`)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from modelprint.attacks.base import seeded
-from modelprint.data import load_dataset
+from modelprint.data import BUNDLED_DATASETS, load_dataset
 from modelprint.models.archs import ARCHS, build_arch
 from modelprint.models.base import TorchClassifier
 
@@ -90,10 +89,19 @@ def match_shape(images: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     return images.clamp(0, 1).contiguous()
 
 
-def query_images(name: str, shape: Sequence[int], n: int, *, seed: int, split: str = "all") -> torch.Tensor:
+def query_images(
+    name: str,
+    shape: Sequence[int],
+    n: int,
+    *,
+    seed: int,
+    split: str = "all",
+    root: str | Path | None = None,
+) -> torch.Tensor:
     """``n`` images drawn uniformly without replacement (seeded) from ``split`` of dataset ``name``,
-    matched to the victim's input ``shape``. ValueError when the set holds fewer than ``n`` images."""
-    data = load_dataset(name, split)
+    matched to the victim's input ``shape``. ``root`` locates a set that is not bundled (CIFAR-100 next to
+    a CIFAR-10 victim's files); bundled sets ignore it. ValueError when the set holds fewer than ``n``."""
+    data = load_dataset(name, split, root=None if name in BUNDLED_DATASETS else root)
     if n > len(data):
         raise ValueError(f"query set {name!r} ({split}) holds {len(data)} images, fewer than {n} asked for")
     index = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]

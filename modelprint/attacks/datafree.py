@@ -151,7 +151,7 @@ class DataFree(Modification):
         shape = (c, h, w)
         victim = Suspect(parent, access="labels")
         gen = torch.Generator().manual_seed(seed)
-        proxy = query_images(self.queryset, shape, self.proxy, seed=seed)
+        proxy = query_images(self.queryset, shape, self.proxy, seed=seed, root=ctx.data_root)
         proxy_labels = victim(proxy)
 
         def noise(n: int) -> torch.Tensor:

@@ -36,15 +36,16 @@ from modelprint.types import JSONValue, Output
 
 
 class Extraction(Modification):
-    """Shared argument handling: ``arch`` (positional), ``epochs`` and ``lr`` of the student."""
+    """Shared argument handling: ``arch`` (positional), ``epochs``, ``lr`` and ``batch`` of the student."""
 
     positional = ("arch",)
     label = "extraction"
 
-    def __init__(self, arch: str, epochs: str | int, lr: str | float) -> None:
+    def __init__(self, arch: str, epochs: str | int, lr: str | float, batch: str | int = 64) -> None:
         self.arch = check_arch(arch, self.label)
         self.epochs = at_least(to_int(epochs, "epochs"), 1, "epochs", self.label)
         self.lr = positive(to_float(lr, "lr"), "lr", self.label)
+        self.batch = at_least(to_int(batch, "batch"), 1, "batch", self.label)
 
     def student(
         self, parent: TorchClassifier | None, parent_arch: str | None, seed: int
@@ -67,6 +68,7 @@ class Extraction(Modification):
             "arch": arch,
             "epochs": self.epochs,
             "lr": self.lr,
+            "batch": self.batch,
             "access": suspect.output,
             "queries": suspect.queries_spent,
             **extra,
@@ -75,11 +77,11 @@ class Extraction(Modification):
 
 @ATTACKS.register("distill")
 class Distill(Extraction):
-    """``distill(arch=same, T=1, epochs=10, lr=0.05, data=owner)``: FingerBench distillation [P]: the
-    attacker holds the victim's training inputs (``owner`` split) without labels, queries the victim's
-    probabilities once per image and trains the student with T²-scaled soft-label CE at temperature ``T``
-    (T = 1 [P]; tempered teacher probabilities are computed from the returned ones, see ``tempered``).
-    Expected on digits: student accuracy ≥ 0.6 (in practice close to the victim)."""
+    """``distill(arch=same, T=1, epochs=10, lr=0.05, data=owner, batch=64)``: FingerBench distillation
+    [P]: the attacker holds the victim's training inputs (``owner`` split) without labels, queries the
+    victim's probabilities once per image and trains the student with T²-scaled soft-label CE at
+    temperature ``T`` (T = 1 [P]; tempered teacher probabilities are computed from the returned ones, see
+    ``tempered``). Expected on digits: student accuracy ≥ 0.6 (in practice close to the victim)."""
 
     label = "distill"
 
@@ -91,8 +93,9 @@ class Distill(Extraction):
         epochs: str | int = 10,
         lr: str | float = 0.05,
         data: str = "owner",
+        batch: str | int = 64,
     ) -> None:
-        super().__init__(arch, epochs, lr)
+        super().__init__(arch, epochs, lr, batch)
         self.T = positive(to_float(T, "T"), "T", self.label)
         self.data = check_split(data, self.label)
 
@@ -108,20 +111,22 @@ class Distill(Extraction):
         def loss(model: TorchClassifier, batch: Batch) -> torch.Tensor:
             return soft_ce(model.forward(batch[0]), batch[1].to(model.device), T)
 
-        train_loop(student, (images, teacher), loss, epochs=self.epochs, lr=self.lr, seed=seed)
+        train_loop(
+            student, (images, teacher), loss, epochs=self.epochs, lr=self.lr, seed=seed, batch_size=self.batch
+        )
         return Built(student.module, arch, self.config(arch, suspect, T=self.T, data=self.data))
 
 
 @ATTACKS.register("knockoff")
 class Knockoff(Extraction):
-    """``knockoff(arch=same, budget=5000, queryset=animal-mnist, epochs=10, lr=0.05)``: Knockoff Nets
-    (Orekondy et al., CVPR 2019), random strategy as in FingerBench [P]: ``budget`` images drawn uniformly
-    without replacement from the out-of-domain ``queryset`` (all splits; resized by area interpolation and
-    channel-matched to the victim's input), labelled with the victim's probabilities, student trained with
-    soft-label CE. The spec's [D] 50k-query budget is scaled to half of Animal-MNIST.
+    """``knockoff(arch=same, budget=5000, queryset=animal-mnist, epochs=10, lr=0.05, batch=64)``: Knockoff
+    Nets (Orekondy et al., CVPR 2019), random strategy as in FingerBench [P]: ``budget`` images drawn
+    uniformly without replacement from the out-of-domain ``queryset`` (all splits; resized by area
+    interpolation and channel-matched to the victim's input), labelled with the victim's probabilities,
+    student trained with soft-label CE. The spec's [D] 50k-query budget is scaled to half of Animal-MNIST.
     Expected with the defaults: accuracy ≥ 0.4 on digits (0.47–0.57 over seeds: the digits victim calls
-    85% of 8×8 silhouettes a 1 or a 4, so some classes are never seen as top-1) and ≈ 0.87 on mnist5k;
-    MLP students learn little from such queries."""
+    85% of 8×8 silhouettes a 1 or a 4, so some classes are never seen as top-1) and ≈ 0.87 on mnist5k; MLP
+    students learn little from such queries."""
 
     label = "knockoff"
 
@@ -133,8 +138,9 @@ class Knockoff(Extraction):
         queryset: str = DEFAULT_QUERYSET,
         epochs: str | int = 10,
         lr: str | float = 0.05,
+        batch: str | int = 64,
     ) -> None:
-        super().__init__(arch, epochs, lr)
+        super().__init__(arch, epochs, lr, batch)
         self.budget = at_least(to_int(budget, "budget"), 2, "budget", self.label)
         if queryset not in dataset_names():
             raise ValueError(f"knockoff: unknown query set {queryset!r}; known: {', '.join(dataset_names())}")
@@ -145,16 +151,18 @@ class Knockoff(Extraction):
     ) -> Built:
         student, arch = self.student(parent, parent_arch, seed)
         assert parent is not None
-        images = query_images(self.queryset, parent.input_shape, self.budget, seed=seed)
+        images = query_images(self.queryset, parent.input_shape, self.budget, seed=seed, root=ctx.data_root)
         suspect = Suspect(parent, access="probs", budget=self.budget)
-        fit(student, images, suspect(images), epochs=self.epochs, lr=self.lr, seed=seed)
+        answers = suspect(images)
+        fit(student, images, answers, epochs=self.epochs, lr=self.lr, seed=seed, batch_size=self.batch)
         config = self.config(arch, suspect, budget=self.budget, queryset=self.queryset, strategy="random")
         return Built(student.module, arch, config)
 
 
 @ATTACKS.register("labelextract")
 class LabelExtract(Extraction):
-    """``labelextract(arch=same, data=attacker, epochs=10, lr=0.05, adv=0, adv_epochs=2, adv_steps=10)``:
+    """``labelextract(arch=same, data=attacker, epochs=10, lr=0.05, adv=0, adv_epochs=2, adv_steps=10,
+    batch=64)``:
     SACBench label extraction [C]: CE on the victim's top-1 labels (label-only access) of the attacker split.
 
     ``adv=1`` adds SACBench's adversarial label extraction phase [C]: ``adv_epochs`` (2) epochs where each
@@ -176,8 +184,9 @@ class LabelExtract(Extraction):
         adv: str | int = 0,
         adv_epochs: str | int = 2,
         adv_steps: str | int = 10,
+        batch: str | int = 64,
     ) -> None:
-        super().__init__(arch, epochs, lr)
+        super().__init__(arch, epochs, lr, batch)
         self.data = check_split(data, self.label)
         self.adv = to_int(adv, "adv")
         if self.adv not in (0, 1):
@@ -195,7 +204,7 @@ class LabelExtract(Extraction):
         student, arch = self.student(parent, parent_arch, seed)
         assert parent is not None
         suspect, images, labels = self.query_split(parent, ctx, "labels")
-        fit(student, images, labels, epochs=self.epochs, lr=self.lr, seed=seed)
+        fit(student, images, labels, epochs=self.epochs, lr=self.lr, seed=seed, batch_size=self.batch)
         extra: dict[str, JSONValue] = {"data": self.data, "adv": self.adv}
         if self.adv:
             gen = torch.Generator().manual_seed(seed + 1)
@@ -216,7 +225,13 @@ class LabelExtract(Extraction):
                 return clean + F.cross_entropy(model.forward(x_adv), y_adv)
 
             train_loop(
-                student, (images, labels), adv_loss, epochs=self.adv_epochs, lr=self.ADV_LR, seed=seed + 1
+                student,
+                (images, labels),
+                adv_loss,
+                epochs=self.adv_epochs,
+                lr=self.ADV_LR,
+                seed=seed + 1,
+                batch_size=self.batch,
             )
             extra |= {
                 "adv_epochs": self.adv_epochs,
@@ -230,12 +245,12 @@ class LabelExtract(Extraction):
 
 @ATTACKS.register("probitextract")
 class ProbitExtract(Extraction):
-    """``probitextract(arch=same, T=20, alpha=0.9, data=attacker, epochs=10, lr=0.1)``: SACBench probit
-    extraction [C]: loss α·T²·KL + (1−α)·CE(victim argmax), with KL between the temperature-T softmaxes of
-    victim and student (Hinton's form, ``F.kl_div(log student_T, victim_T)``, i.e. KL(victim_T ‖ student_T);
-    the spec's "KL(student_T ‖ teacher_T)" names the arguments in that call's order). lr 0.1 as in [C]
-    (a LeNet student on 8×8 digits diverges at 0.1 and needs lr ≤ 0.05).
-    Expected on digits: accuracy ≥ 0.6."""
+    """``probitextract(arch=same, T=20, alpha=0.9, data=attacker, epochs=10, lr=0.1, batch=64)``: SACBench
+    probit extraction [C]: loss α·T²·KL + (1−α)·CE(victim argmax), with KL between the temperature-T
+    softmaxes of victim and student (Hinton's form, ``F.kl_div(log student_T, victim_T)``, i.e.
+    KL(victim_T ‖ student_T); the spec's "KL(student_T ‖ teacher_T)" names the arguments in that call's
+    order). lr 0.1 as in [C] (a LeNet student on 8×8 digits diverges at 0.1 and needs lr ≤ 0.05). Expected
+    on digits: accuracy ≥ 0.6."""
 
     label = "probitextract"
 
@@ -248,8 +263,9 @@ class ProbitExtract(Extraction):
         data: str = "attacker",
         epochs: str | int = 10,
         lr: str | float = 0.1,
+        batch: str | int = 64,
     ) -> None:
-        super().__init__(arch, epochs, lr)
+        super().__init__(arch, epochs, lr, batch)
         self.T = positive(to_float(T, "T"), "T", self.label)
         self.alpha = to_float(alpha, "alpha")
         if not 0 <= self.alpha <= 1:
@@ -271,6 +287,6 @@ class ProbitExtract(Extraction):
             return alpha * T * T * kl + (1 - alpha) * F.cross_entropy(logits, hard.to(model.device))
 
         tensors = (images, tempered(probs, T), probs.argmax(dim=1))
-        train_loop(student, tensors, loss, epochs=self.epochs, lr=self.lr, seed=seed)
+        train_loop(student, tensors, loss, epochs=self.epochs, lr=self.lr, seed=seed, batch_size=self.batch)
         extra: dict[str, JSONValue] = {"T": self.T, "alpha": self.alpha, "data": self.data}
         return Built(student.module, arch, self.config(arch, suspect, **extra))

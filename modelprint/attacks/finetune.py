@@ -25,16 +25,26 @@ def reinit_head(module: nn.Module, seed: int) -> None:
 
 @ATTACKS.register("finetune")
 class FineTune(Modification):
-    """FTLL: train the last layer; FTAL: train all layers; RTLL / RTAL: re-initialise the last layer first."""
+    """``finetune(mode=ftal, epochs=5, lr=0.01, data=attacker, batch=64)``. FTLL: train the last layer;
+    FTAL: train all layers; RTLL / RTAL: re-initialise the last layer first."""
 
     positional = ("mode",)
 
     def __init__(
-        self, mode: str = "ftal", *, epochs: str | int = 5, lr: str | float = 0.01, data: str = "attacker"
+        self,
+        mode: str = "ftal",
+        *,
+        epochs: str | int = 5,
+        lr: str | float = 0.01,
+        data: str = "attacker",
+        batch: str | int = 64,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"finetune mode must be one of {MODES}, got {mode!r}")
         self.mode, self.epochs, self.lr, self.data = mode, to_int(epochs, "epochs"), to_float(lr, "lr"), data
+        self.batch = to_int(batch, "batch")
+        if self.batch < 1:
+            raise ValueError(f"finetune: batch must be >= 1, got {self.batch}")
 
     def apply(
         self, parent: TorchClassifier | None, parent_arch: str | None, ctx: AttackContext, *, seed: int
@@ -44,9 +54,15 @@ class FineTune(Modification):
         if self.mode.startswith("rt"):
             reinit_head(parent.module, seed)
         only = head_of(parent.module) if self.mode.endswith("ll") else None
-        fit(parent, data.images, data.labels, epochs=self.epochs, lr=self.lr, seed=seed, only=only)
-        return Built(
-            parent.module,
-            parent_arch,
-            {"mode": self.mode, "epochs": self.epochs, "lr": self.lr, "data": self.data},
+        fit(
+            parent,
+            data.images,
+            data.labels,
+            epochs=self.epochs,
+            lr=self.lr,
+            seed=seed,
+            only=only,
+            batch_size=self.batch,
         )
+        config = {"mode": self.mode, "epochs": self.epochs, "lr": self.lr, "batch": self.batch}
+        return Built(parent.module, parent_arch, config | {"data": self.data})

@@ -11,10 +11,12 @@ from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification
 from modelprint.attacks.common import DEFAULT_QUERYSET, at_least, match_shape, positive
 from modelprint.attacks.finetune import reinit_head
 from modelprint.attacks.training import fit, to_float, to_int
-from modelprint.data import load_dataset
+from modelprint.data import BUNDLED_DATASETS, load_dataset
 from modelprint.models.base import TorchClassifier
 
-TASKS = ("corrupt", "animal")
+TASKS = ("corrupt", "animal", "cifar100")
+RELATED_SETS = {"animal": DEFAULT_QUERYSET, "cifar100": "cifar100"}
+"""The new-label-space tasks: Animal-MNIST (bundled) and CIFAR-100 (local files beside a CIFAR victim's)."""
 NOISE_SIGMA = (0.04, 0.06, 0.08, 0.09, 0.10)  # CIFAR-10-C gaussian_noise severities 1..5 (Hendrycks 2019)
 BLUR_SIGMA = (0.4, 0.6, 0.7, 0.8, 1.0)  # [D] gaussian_blur sigmas, scaled to small images
 
@@ -57,6 +59,8 @@ class Transfer(Modification):
     * ``task=animal`` — ``size`` images of Animal-MNIST's train split (its 10 classes; a victim with K < 10
       classes keeps classes < K; resized to the victim's input), a related task with a new label space
       (SACBench's CIFAR-100-first-10 transfer [P][C]). The model no longer solves the victim's task.
+    * ``task=cifar100`` — the same with CIFAR-100's first K classes, read from the zoo's ``data_root``
+      (SACBench's own setting, for CIFAR victims).
 
     ``config["task_acc"]`` is the accuracy on the new task's held-out data (the corrupted test split, or
     Animal-MNIST's test split). Recipe [D]: the zoo's fine-tune recipe (5 epochs, lr 0.01, batch 64)."""
@@ -73,10 +77,11 @@ class Transfer(Modification):
         self.lr = positive(to_float(lr, "lr"), "lr", "transfer")
         self.size = at_least(to_int(size, "size"), 2, "size", "transfer")
 
-    def _animal(
-        self, split: str, model: TorchClassifier, n: int | None, seed: int
+    def _related(
+        self, split: str, model: TorchClassifier, n: int | None, seed: int, root: str | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        data = load_dataset(DEFAULT_QUERYSET, split)
+        name = RELATED_SETS[self.task]
+        data = load_dataset(name, split, root=None if name in BUNDLED_DATASETS else root)
         keep = torch.nonzero(data.labels < model.num_classes).squeeze(1)
         if n is not None:
             keep = keep[torch.randperm(len(keep), generator=torch.Generator().manual_seed(seed))[:n]]
@@ -92,8 +97,8 @@ class Transfer(Modification):
             test = ctx.split("test")
             held_out = (corrupt(test.images, seed=seed + 1), test.labels)
         else:
-            images, labels = self._animal("train", parent, self.size, seed)
-            held_out = self._animal("test", parent, None, seed)
+            images, labels = self._related("train", parent, self.size, seed, ctx.data_root)
+            held_out = self._related("test", parent, None, seed, ctx.data_root)
         reinit_head(parent.module, seed)
         fit(parent, images, labels, epochs=self.epochs, lr=self.lr, seed=seed)
         config = {

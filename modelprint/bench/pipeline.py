@@ -26,9 +26,14 @@ from modelprint.zoo.store import ModelStore
 log = logging.getLogger(__name__)
 
 
-def resolve_preset(name: str, dataset: str | None = None) -> Preset:
+def resolve_preset(name: str, dataset: str | None = None, recipe: str | None = None) -> Preset:
+    """The registered preset ``name`` on ``dataset`` (default: the preset's) under ``recipe`` (default:
+    ``paper`` on CIFAR, ``cpu`` elsewhere; see :mod:`modelprint.zoo.recipes`)."""
     factory = PRESETS.get(name)
-    return factory(dataset=dataset) if dataset else factory()
+    kwargs: dict[str, str] = {"dataset": dataset} if dataset else {}
+    if recipe is not None:
+        kwargs["recipe"] = recipe
+    return factory(**kwargs)
 
 
 def resolve_fingerprints(names: Sequence[str], *, budget: int | None = None) -> list[Fingerprint]:

@@ -16,9 +16,13 @@ from modelprint.data.base import Dataset
 from modelprint.data.loaders import DATASETS, RawData, UnsafeFileError, clear_cache, load_raw
 from modelprint.data.splits import SPLITS, channel_stats, check_split, split_indices
 
+BUNDLED_DATASETS: tuple[str, ...] = ("mnist5k", "digits", "animal-mnist")
+"""Datasets that ship inside installed wheels; every other one needs a local ``root``."""
+
 SplitInfo = tuple[dict[str, np.ndarray], tuple[float, ...], tuple[float, ...]]
 
 __all__ = [
+    "BUNDLED_DATASETS",
     "DATASETS",
     "SPLITS",
     "Dataset",
