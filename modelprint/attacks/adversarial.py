@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification
-from modelprint.attacks.common import at_least, positive
+from modelprint.attacks.common import at_least, check_split, positive
 from modelprint.attacks.training import Batch, fit, to_float, to_int, train_loop
 from modelprint.models.base import TorchClassifier
 from modelprint.ops.adversarial import pgd
@@ -33,8 +33,15 @@ class AdvTrain(Modification):
     positional = ("eps",)
 
     def __init__(
-        self, eps: str | float, *, epochs: str | int = 3, lr: str | float = 0.01, steps: str | int = 10
+        self,
+        eps: str | float,
+        *,
+        epochs: str | int = 3,
+        lr: str | float = 0.01,
+        steps: str | int = 10,
+        data: str = "attacker",
     ) -> None:
+        self.data = check_split(data, "advtrain")
         self.eps = _budget(eps, "advtrain")
         self.epochs = at_least(to_int(epochs, "epochs"), 1, "epochs", "advtrain")
         self.lr = positive(to_float(lr, "lr"), "lr", "advtrain")
@@ -44,7 +51,7 @@ class AdvTrain(Modification):
         self, parent: TorchClassifier | None, parent_arch: str | None, ctx: AttackContext, *, seed: int
     ) -> Built:
         assert parent is not None and parent_arch is not None
-        data = ctx.split("attacker")
+        data = ctx.split(self.data)
         eps = self.eps / 255
         gen = torch.Generator().manual_seed(seed + 1)
 
@@ -56,6 +63,7 @@ class AdvTrain(Modification):
 
         train_loop(parent, (data.images, data.labels), madry, epochs=self.epochs, lr=self.lr, seed=seed)
         config = {
+            "data": self.data,
             "eps": self.eps,
             "eps_pixels": eps,
             "steps": self.steps,
@@ -78,8 +86,15 @@ class AdvFineTune(Modification):
     positional = ("r",)
 
     def __init__(
-        self, r: str | float, *, eps: str | float = 8, epochs: str | int = 2, lr: str | float = 0.01
+        self,
+        r: str | float,
+        *,
+        eps: str | float = 8,
+        epochs: str | int = 2,
+        lr: str | float = 0.01,
+        data: str = "attacker",
     ) -> None:
+        self.data = check_split(data, "advft")
         self.r = to_float(r, "r")
         if not 0 < self.r <= 1:
             raise ValueError(f"advft: r must be a fraction in (0, 1], got {self.r}")
@@ -91,7 +106,7 @@ class AdvFineTune(Modification):
         self, parent: TorchClassifier | None, parent_arch: str | None, ctx: AttackContext, *, seed: int
     ) -> Built:
         assert parent is not None and parent_arch is not None
-        data = ctx.split("attacker")
+        data = ctx.split(self.data)
         gen = torch.Generator().manual_seed(seed)
         n_adv = max(1, round(self.r * len(data)))
         pick = torch.randperm(len(data), generator=gen)[:n_adv]
@@ -106,6 +121,7 @@ class AdvFineTune(Modification):
         labels = torch.cat([data.labels, data.labels[pick]])
         fit(parent, images, labels, epochs=self.epochs, lr=self.lr, seed=seed)
         config = {
+            "data": self.data,
             "r": self.r,
             "n_adv": n_adv,
             "eps": self.eps,

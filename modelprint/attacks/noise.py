@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification
-from modelprint.attacks.common import positive, weight_layers
+from modelprint.attacks.common import check_split, positive, weight_layers
 from modelprint.attacks.training import fit, to_float, to_int
 from modelprint.models.base import TorchClassifier
 
@@ -22,7 +22,10 @@ class Noise(Modification):
 
     positional = ("v",)
 
-    def __init__(self, v: str | float, *, ft: str | int = 2, lr: str | float = 0.01) -> None:
+    def __init__(
+        self, v: str | float, *, ft: str | int = 2, lr: str | float = 0.01, data: str = "attacker"
+    ) -> None:
+        self.data = check_split(data, "noise")
         self.v = positive(to_float(v, "v"), "v", "noise")
         self.ft, self.lr = to_int(ft, "ft"), positive(to_float(lr, "lr"), "lr", "noise")
         if self.ft < 0:
@@ -39,12 +42,14 @@ class Noise(Modification):
                 std = float(w.detach().float().std()) if w.numel() > 1 else float(w.detach().abs().sum())
                 noise = torch.randn(w.shape, generator=gen) * (std / self.v)
                 w.add_(noise.to(w.device, w.dtype))
-        data = ctx.split("attacker")
+        data = ctx.split(self.data)
         noised_acc = parent.accuracy(data.images, data.labels)
         if self.ft > 0:
             fit(parent, data.images, data.labels, epochs=self.ft, lr=self.lr, seed=seed)
         return Built(
             parent.module,
             parent_arch,
-            {"v": self.v, "ft": self.ft, "lr": self.lr, "noised_acc": round(noised_acc, 4)},
+            {"v": self.v, "ft": self.ft, "lr": self.lr, "data": self.data, "noised_acc": round(noised_acc, 4)}
+            if self.ft
+            else {"v": self.v, "ft": 0, "noised_acc": round(noised_acc, 4)},
         )

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification
+from modelprint.attacks.common import check_split
 from modelprint.attacks.training import fit, to_float, to_int
 from modelprint.models.base import TorchClassifier
 
@@ -35,7 +36,10 @@ class Prune(Modification):
 
     positional = ("rate",)
 
-    def __init__(self, rate: str | float, *, ft: str | int = 0, lr: str | float = 0.01) -> None:
+    def __init__(
+        self, rate: str | float, *, ft: str | int = 0, lr: str | float = 0.01, data: str = "attacker"
+    ) -> None:
+        self.data = check_split(data, "prune")
         self.rate = to_float(rate, "rate")
         if not 0.0 <= self.rate < 1.0:
             raise ValueError(f"prune rate must be in [0,1), got {self.rate}")
@@ -55,11 +59,12 @@ class Prune(Modification):
 
         hold()
         if self.ft > 0:
-            data = ctx.split("attacker")
+            data = ctx.split(self.data)
             fit(parent, data.images, data.labels, epochs=self.ft, lr=self.lr, seed=seed, after_step=hold)
         sparsity = float(sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights))
         return Built(
             parent.module,
             parent_arch,
-            {"rate": self.rate, "ft": self.ft, "lr": self.lr, "sparsity": round(sparsity, 4)},
+            {"rate": self.rate, "ft": self.ft, "lr": self.lr, "sparsity": round(sparsity, 4)}
+            | ({"data": self.data} if self.ft else {}),
         )

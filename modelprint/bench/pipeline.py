@@ -104,6 +104,7 @@ def run_preset(
             access=access,
             budgets=budgets,
             on_pair=bar.update,
+            executor=executor,
         )
     return PresetRun(build, stats)
 

@@ -19,7 +19,9 @@ from modelprint.bench.results import ResultsDB, ScoreRecord
 from modelprint.fingerprints.base import Fingerprint
 from modelprint.models.access import Suspect
 from modelprint.models.base import TorchClassifier
+from modelprint.pools import Pool, build_pool, check_disjoint
 from modelprint.types import Key, Output, Queries
+from modelprint.zoo.executors import Executor
 from modelprint.zoo.lineage import model_id
 from modelprint.zoo.presets import Preset
 from modelprint.zoo.store import ModelStore
@@ -91,15 +93,35 @@ def run_benchmark(
     budgets: Sequence[int] | None = None,
     seed_split: str = "test",
     on_pair: Callable[[], None] | None = None,
+    executor: Executor | None = None,
+    allow_overlap: bool = False,
 ) -> RunStats:
     """Score every pair of ``preset`` with every fingerprint (at every budget of ``budgets``) and seed; rows
     already in ``results`` are skipped (resume). Each suspect is wrapped at the scheme's least access level
-    (or ``access``) with a fresh query counter, so a row's query count is what that scheme read."""
+    (or ``access``) with a fresh query counter, so a row's query count is what that scheme read.
+
+    Pool-based schemes get their owner-side pool built (``executor``) in ``store``; a pool member that is
+    also a suspect or victim of the preset is refused (:class:`PoolOverlapError`) unless ``allow_overlap``."""
     stats = RunStats()
     start = time.perf_counter()
     models = ModelCache(store)
     seed_data = ctx.split(seed_split)
     pairs = preset.pairs()
+    pools: dict[tuple[str, str], Pool] = {}
+    evaluated = [*preset.victims, *preset.suspects]
+    for spec in {fp.pool_spec for fp in fingerprints if fp.pool_spec is not None}:
+        for victim in preset.victims:
+            if not allow_overlap:
+                check_disjoint([lin for side in spec.lineages(victim) for lin in side], evaluated)
+
+    def pool_for(fp: Fingerprint, victim: str) -> Pool | None:
+        if fp.pool_spec is None:
+            return None
+        token = (repr(fp.pool_spec), victim)
+        if token not in pools:
+            pools[token] = build_pool(fp.pool_spec, victim, store, ctx, executor=executor)
+        return pools[token]
+
     sampled: dict[tuple[str, int, int, str], Queries] = {}  # schemes sharing a sampler share its queries
     for label, fp in with_budgets(fingerprints, budgets):
         config = repr(fp)
@@ -121,7 +143,8 @@ def run_benchmark(
                     t0 = time.perf_counter()
                     token = (repr(fp.sampler), fp.budget, seed, victim)
                     if token not in sampled:
-                        sampled[token] = fp.sample(models.get(victim), seed_data, seed=seed)
+                        pool = pool_for(fp, victim)
+                        sampled[token] = fp.sample(models.get(victim), seed_data, seed=seed, pool=pool)
                     key = fp.key_for(models.get(victim), seed_data, sampled[token], seed=seed)
                     key.save(kdir)
                     results.add_key(label, config, seed, victim, key.num_queries, time.perf_counter() - t0)

@@ -9,7 +9,8 @@ import torch
 from modelprint.data import Dataset
 from modelprint.detectors.base import Detector
 from modelprint.models.base import Classifier, TorchClassifier
-from modelprint.queries.base import QuerySampler
+from modelprint.pools import Pool, PoolSpec
+from modelprint.queries.base import PoolSampler, QuerySampler
 from modelprint.registry import Registry
 from modelprint.representations.base import Representation
 from modelprint.types import JSONValue, Key, Output, Queries
@@ -30,12 +31,25 @@ class Fingerprint:
         """The least access level a suspect must give."""
         return self.representation.needs
 
-    def sample(self, victim: TorchClassifier, data: Dataset, *, seed: int = 0) -> Queries:
-        """The sampler run on the seed set ``data`` with a generator seeded by ``seed``."""
+    @property
+    def pool_spec(self) -> PoolSpec | None:
+        """The owner-side pool the sampler learns from (CAE, MetaFinger, MetaV, ...), or None."""
+        return self.sampler.pool_spec if isinstance(self.sampler, PoolSampler) else None
+
+    def sample(
+        self, victim: TorchClassifier, data: Dataset, *, seed: int = 0, pool: Pool | None = None
+    ) -> Queries:
+        """The sampler run on the seed set ``data`` with a generator seeded by ``seed`` (and, for a
+        pool-based sampler, the built ``pool`` of its :attr:`pool_spec`)."""
         if data.input_shape != victim.input_shape:
             raise ValueError(f"seed data is {data.input_shape}; the victim expects {victim.input_shape}")
         generator = torch.Generator().manual_seed(seed)
-        queries = self.sampler.sample(victim, data, self.budget, generator=generator)
+        if isinstance(self.sampler, PoolSampler):
+            if pool is None:
+                raise ValueError(f"{self.name} learns from a model pool: build one (PoolSpec) and pass pool=")
+            queries = self.sampler.sample_with_pool(victim, data, self.budget, pool, generator=generator)
+        else:
+            queries = self.sampler.sample(victim, data, self.budget, generator=generator)
         if len(queries) == 0:
             raise ValueError(f"{self.name}: the sampler found no queries in {data.name}")
         return queries
@@ -49,9 +63,11 @@ class Fingerprint:
         }  # fmt: skip
         return Key(self.name, config, queries, reference)
 
-    def generate(self, victim: TorchClassifier, data: Dataset, *, seed: int = 0) -> Key:
+    def generate(
+        self, victim: TorchClassifier, data: Dataset, *, seed: int = 0, pool: Pool | None = None
+    ) -> Key:
         """Sample the queries from the seed set ``data`` and record the victim's reference representation."""
-        return self.key_for(victim, data, self.sample(victim, data, seed=seed), seed=seed)
+        return self.key_for(victim, data, self.sample(victim, data, seed=seed, pool=pool), seed=seed)
 
     def verify(self, key: Key, suspect: Classifier) -> float:
         """Score a suspect; higher means more likely derived from the key's victim."""

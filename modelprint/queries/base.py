@@ -8,6 +8,7 @@ import torch
 
 from modelprint.data import Dataset
 from modelprint.models.base import TorchClassifier
+from modelprint.pools import Pool, PoolSpec
 from modelprint.types import Queries
 
 
@@ -23,3 +24,21 @@ class QuerySampler(ABC):
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(self).items()))
         return f"{type(self).__name__}({fields})"
+
+
+class PoolSampler(QuerySampler):
+    """A sampler that learns its queries against an owner-side model pool (spec §6–9): the runner builds
+    :attr:`pool_spec` for the victim and calls :meth:`sample_with_pool`."""
+
+    pool_spec: PoolSpec
+
+    def sample(
+        self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
+    ) -> Queries:
+        raise ValueError(f"{type(self).__name__} needs a model pool: call sample_with_pool")
+
+    @abstractmethod
+    def sample_with_pool(
+        self, victim: TorchClassifier, data: Dataset, budget: int, pool: Pool, *, generator: torch.Generator
+    ) -> Queries:
+        """Return ``budget`` queries learned against ``pool`` (positives derived from ``victim``)."""

@@ -1,0 +1,84 @@
+"""What an owner-side pool holds and the built pool (spec §6.1, §7.1, §9; MFUE §5).
+
+Positives are the victim attacked on the **owner's** data (fine-tune, prune, noise, adversarial training,
+extraction); negatives are independent models trained on the owner's data with seeds no benchmark preset
+uses. Both are ordinary zoo lineages, so pools are built, cached and verified like any zoo model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from modelprint.models.base import TorchClassifier
+from modelprint.zoo.lineage import canonical, join, parse_lineage, step
+
+NEGATIVE_SEED_BASE = 1000
+"""Pool negatives use seeds from here on; presets use seeds below 100, so the two never coincide."""
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """``positives``: step texts applied to the victim (each should train on ``data=owner``);
+    ``negatives``: architectures of independent models (``same`` = the victim's), one seed each."""
+
+    positives: tuple[str, ...]
+    negatives: tuple[str, ...]
+
+    def lineages(self, victim: str) -> tuple[list[str], list[str]]:
+        """(positive, negative) lineage ids for the victim lineage ``victim``."""
+        root = parse_lineage(victim)[0]
+        if root.name != "train" or len(root.args) < 2:
+            raise ValueError(
+                f"pools need a victim trained by the zoo (train(arch,dataset,seed,...)): {victim!r}"
+            )
+        arch, dataset = root.args[0], root.args[1]
+        recipe = {k: v for k, v in root.kwargs if k not in ("data", "rep")}  # the victim's epochs, lr, ...
+        positives = [canonical(join(victim, text)) for text in self.positives]
+        negatives = [
+            canonical(step("train", arch if a == "same" else a, dataset, seed, data="owner", **recipe))
+            for seed, a in enumerate(self.negatives, start=NEGATIVE_SEED_BASE)
+        ]
+        return positives, negatives
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Built pool members (white-box) with their lineage ids."""
+
+    positives: tuple[TorchClassifier, ...]
+    negatives: tuple[TorchClassifier, ...]
+    positive_lineages: tuple[str, ...] = ()
+    negative_lineages: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.positives or not self.negatives:
+            raise ValueError("a pool needs at least one positive and one negative model")
+
+    def split(self, fraction: float, *, seed: int) -> tuple[Pool, Pool]:
+        """A seeded (train, validation) split of both sides; each part keeps at least one model per side."""
+        gen = torch.Generator().manual_seed(seed)
+
+        def cut(n: int) -> tuple[list[int], list[int]]:
+            if n < 2:
+                raise ValueError("splitting a pool needs at least two models on each side")
+            order = torch.randperm(n, generator=gen).tolist()
+            k = min(max(1, round(fraction * n)), n - 1)
+            return sorted(order[:k]), sorted(order[k:])
+
+        (pos_a, pos_b), (neg_a, neg_b) = cut(len(self.positives)), cut(len(self.negatives))
+        return self.subset(pos_a, neg_a), self.subset(pos_b, neg_b)
+
+    def subset(self, positives: Sequence[int], negatives: Sequence[int]) -> Pool:
+        """The pool of the members at the given positions."""
+
+        def pick(items: Sequence, index: Sequence[int]) -> tuple:
+            return tuple(items[i] for i in index) if items else ()
+
+        return Pool(
+            pick(self.positives, positives),
+            pick(self.negatives, negatives),
+            pick(self.positive_lineages, positives),
+            pick(self.negative_lineages, negatives),
+        )
