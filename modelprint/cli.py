@@ -294,6 +294,59 @@ def list_cmd(
             typer.echo(f"  {name:<16} {reg.describe(name)}")
 
 
+@app.command("serve")
+def serve_cmd(
+    model: Annotated[str, typer.Argument(help="A zoo lineage in HOME's store, or a saved model folder.")],
+    access: Annotated[str, typer.Option(help="Clients get: labels | topk:K | probs | logits.")] = "labels",
+    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    token: Annotated[
+        str | None, typer.Option(envvar="MODELPRINT_TOKEN", help="Require 'Authorization: Bearer TOKEN'.")
+    ] = None,
+    max_batch: Annotated[int, typer.Option(help="Most images in one request.")] = 1024,
+    home: HomeOpt = None,
+) -> None:
+    """Serve MODEL over HTTP (POST /v1/predict, GET /v1/info) until Ctrl-C."""
+    import signal
+
+    from modelprint.models.io import ModelFileError, load_model
+    from modelprint.serving import AccessSpec, serve
+
+    try:
+        spec = AccessSpec.parse(access)
+        folder = Path(model)
+        if (folder / "card.json").is_file():
+            classifier = load_model(folder)
+        else:
+            store = Workspace.at(home).store
+            if not store.is_valid(model):
+                raise ValueError(
+                    f"{model!r} is neither a saved model folder nor a built model in {store.root}; "
+                    "build it with `modelprint zoo build PRESET`"
+                )
+            classifier = store.load(model)
+        server = serve(
+            classifier, access=spec, host=host, port=port, token=token, max_batch=max_batch, start=False
+        )
+    except (ModelFileError, ValueError, KeyError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    shape = "x".join(map(str, classifier.input_shape))
+    typer.echo(f"serving {classifier.name or model} ({shape}, {classifier.num_classes} classes) at {spec}")
+    typer.echo(f"  POST {server.url}/v1/predict   GET {server.url}/v1/info   (Ctrl-C stops)")
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (docker stop, kill) stops as cleanly as Ctrl-C
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        typer.echo(f"{server.images_served} images answered in {server.requests_served} requests")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()
