@@ -11,7 +11,9 @@ from modelprint.testing import TinyZoo
 from modelprint.types import Key
 from modelprint.zoo.lineage import join
 
-NAMES = FINGERPRINTS.names()
+NAMES = [n for n in FINGERPRINTS.names() if FINGERPRINTS.make(n).pool_spec is None]
+"""Pool-free schemes; the pool-based ones (``fp.pool_spec is not None``: CAE, MetaFinger, MetaV, ...) need a
+built pool and have their contract tests in their own files (e.g. ``test_pool_schemes.py``)."""
 
 
 def verify(tiny: TinyZoo, name: str, key: Key, lineage: str) -> float:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Self
 
 import torch
@@ -14,6 +14,11 @@ class Detector(ABC):
 
     def fit(self, reference: torch.Tensor, independent: Sequence[torch.Tensor] = ()) -> Self:
         """Optional calibration on representations of known-independent models; default: nothing to fit."""
+        return self
+
+    def bind(self, key_tensors: Mapping[str, torch.Tensor]) -> Detector:
+        """The detector for one key: a detector learned at generation (MetaV's verifier) is rebuilt from
+        the tensors the key carries; a fixed one ignores them."""
         return self
 
     @abstractmethod

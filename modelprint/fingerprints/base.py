@@ -76,7 +76,8 @@ class Fingerprint:
         expected = key.config.get("num_classes")
         if expected is not None and suspect.num_classes != expected:
             raise ValueError(f"suspect has {suspect.num_classes} classes, the key's victim has {expected}")
-        return self.detector.score(key.reference, self.representation(suspect, key.queries))
+        detector = self.detector.bind(key.queries.extras)
+        return detector.score(key.reference, self.representation(suspect, key.queries))
 
 
 FINGERPRINTS: Registry[Fingerprint] = Registry("fingerprint")

@@ -21,6 +21,7 @@ from modelprint.queries.seeds import (
     SplitSeeds,
     structure_of,
 )
+from modelprint.queries.trajectory import TrajectoryQueries
 
 __all__ = [
     "SEED_SETS",
@@ -41,6 +42,7 @@ __all__ = [
     "SeedSet",
     "Seeded",
     "SplitSeeds",
+    "TrajectoryQueries",
     "UAPQueries",
     "UniformQueries",
     "structure_of",

@@ -1,0 +1,20 @@
+"""MetaV (Pan, Yan, Zhang, Yang, KDD'22; spec §9) as QuRD decomposes it: Q = inputs trained jointly with
+the detector on a model pool, R = concatenated probability vectors, D = the learned meta-verifier."""
+
+from __future__ import annotations
+
+from modelprint.detectors.verifier import MetaVerifier
+from modelprint.fingerprints.base import FINGERPRINTS, Fingerprint
+from modelprint.pools import PoolSpec
+from modelprint.queries.metav import METAV_POOL, VERIFIER_PREFIX, MetaVQueries
+from modelprint.representations.scores import Probabilities
+
+
+@FINGERPRINTS.register("metav")
+def metav(
+    *, budget: int = 100, iterations: int = 2000, per_side: int = 4, pool: PoolSpec = METAV_POOL
+) -> Fingerprint:
+    """N = 100 probability queries [P]; 2,000 joint iterations of 4 + 4 pool models [D]; the pool of
+    :data:`~modelprint.queries.metav.METAV_POOL` (8 pirated + 8 independent, owner data)."""
+    sampler = MetaVQueries(iterations=iterations, per_side=per_side, pool_spec=pool)
+    return Fingerprint("metav", sampler, Probabilities(), MetaVerifier(VERIFIER_PREFIX), budget)
