@@ -50,7 +50,8 @@ class MetaVQueries(PoolSampler):
     """Jointly trains inputs X (``budget`` images, grey plus small uniform noise [R]: NaturalFinger describes
     MetaV queries as "empty images with slight noises") and V with balanced BCE [R]: each iteration draws
     ``per_side`` positive models (the victim is always a positive candidate) and ``per_side`` negatives;
-    Adam lr 1e-2 on X and 1e-3 on V [D]; X clamped to [0,1]. ``iterations`` defaults to 2,000 [D].
+    Adam lr 1e-2 on X and 1e-3 on V [D]; X clamped to [0,1]. ``iterations``: 2,000 here [D] (the
+    registered ``metav`` halves it for CPU).
     V's weights travel in the key's extras and :class:`~modelprint.detectors.verifier.MetaVerifier`
     rebuilds them at verification."""
 
