@@ -47,3 +47,22 @@ def test_overlap_with_the_benchmark_is_refused(tiny: TinyZoo) -> None:
     check_disjoint([*positives, *negatives], tiny.preset.suspects)
     with pytest.raises(PoolOverlapError, match="also benchmark suspects"):
         check_disjoint(positives, [*tiny.preset.suspects, positives[0]])
+
+
+def test_runner_refuses_a_pool_that_overlaps_the_suspects(tiny: TinyZoo, tmp_path: Path) -> None:
+    import dataclasses
+
+    from modelprint.bench.results import ResultsDB
+    from modelprint.bench.runner import run_benchmark
+    from modelprint.fingerprints import FINGERPRINTS
+
+    fp = FINGERPRINTS.make("metav", budget=5, iterations=2, pool=SPEC)
+    leaked = SPEC.lineages(tiny.source)[0][0]
+    preset = dataclasses.replace(tiny.preset, suspects=(*tiny.preset.suspects, leaked))
+    with ResultsDB(tmp_path / "r.sqlite") as db, pytest.raises(PoolOverlapError):
+        run_benchmark(preset, [fp], [0], store=tiny.store, results=db, keys_root=tmp_path, ctx=tiny.ctx)
+    with ResultsDB(tmp_path / "r.sqlite") as db:
+        stats = run_benchmark(
+            tiny.preset, [fp], [0], store=tiny.store, results=db, keys_root=tmp_path, ctx=tiny.ctx
+        )
+    assert stats.scored == len(tiny.preset.pairs()) and stats.keys_generated == 1
