@@ -12,10 +12,21 @@ from dataclasses import dataclass
 import torch
 
 from modelprint.models.base import TorchClassifier
-from modelprint.zoo.lineage import canonical, join, parse_lineage, step
+from modelprint.zoo.lineage import canonical, join, parse_lineage, parse_step, step
 
 NEGATIVE_SEED_BASE = 1000
-"""Pool negatives use seeds from here on; presets use seeds below 100, so the two never coincide."""
+"""Pool negatives use seeds (and pool positives ``rep=`` values) from here on; presets use values below 100,
+so pool models and benchmark models never coincide."""
+
+
+def pool_step(text: str, rep: int) -> str:
+    """``text`` with ``rep=`` set (unless given) so the pool model gets its own seed: a pool positive made
+    with the same recipe as a benchmark suspect (e.g. FingerBench's distillation on the owner's data) would
+    otherwise *be* that suspect."""
+    parsed = parse_step(text)
+    kwargs = dict(parsed.kwargs)
+    kwargs.setdefault("rep", str(rep))
+    return step(parsed.name, *parsed.args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -35,7 +46,10 @@ class PoolSpec:
             )
         arch, dataset = root.args[0], root.args[1]
         recipe = {k: v for k, v in root.kwargs if k not in ("data", "rep")}  # the victim's epochs, lr, ...
-        positives = [canonical(join(victim, text)) for text in self.positives]
+        positives = [
+            canonical(join(victim, pool_step(text, NEGATIVE_SEED_BASE + i)))
+            for i, text in enumerate(self.positives)
+        ]
         negatives = [
             canonical(step("train", arch if a == "same" else a, dataset, seed, data="owner", **recipe))
             for seed, a in enumerate(self.negatives, start=NEGATIVE_SEED_BASE)
