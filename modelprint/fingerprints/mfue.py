@@ -1,0 +1,64 @@
+"""MFUE (Xu et al., KDD'26, seed paper 000; spec §1) as QuRD decomposes it (spec §1.6): Q = unlearnable
+triggers optimised on mimic models (+ M noise probes per trigger for MFUE-b), R = per-trigger CE loss (its
+Monte Carlo estimate −log p̂_y for MFUE-b), D = per-trigger interval match with tolerance τ → match rate."""
+
+from __future__ import annotations
+
+from modelprint.detectors.interval import IntervalMatch
+from modelprint.fingerprints.base import FINGERPRINTS, Fingerprint
+from modelprint.pools import PoolSpec
+from modelprint.queries.mfue import MFUE_POOL, PREFIX, Draw, ProbedTriggers, UnlearnableTriggers
+from modelprint.representations.losses import ProbeLoss, TrueLabelLoss
+
+
+@FINGERPRINTS.register("mfue-w")
+def mfue_w(
+    *,
+    budget: int = 100,
+    tau: float = 0.5,
+    one_sided: bool = False,
+    eps: float = 8 / 255,
+    step: float = 1.6 / 255,
+    outer: int = 2000,
+    inner: int = 10,
+    draw: Draw = "member",
+    include_source: bool = True,
+    pool_spec: PoolSpec = MFUE_POOL,
+) -> Fingerprint:
+    """MFUE-w: ``budget`` = n = 100 unlearnable triggers [P][C] (ε 8/255, η 1.6/255, 2000 × 10 sign steps
+    against one mimic model drawn per outer step [C]), probability access; score = fraction of triggers
+    whose suspect loss lies in [(1−τ)·L_src, (1+τ)·L_src], τ = 0.5 [P] (``one_sided``: ≤ (1+τ)·L_src [D]).
+    Pool: :data:`~modelprint.queries.mfue.MFUE_POOL` (10 adversarial fine-tunes ≈ snapshots, 1 unused
+    negative). ``budget`` probability queries per suspect."""
+    sampler = UnlearnableTriggers(
+        eps=eps, step=step, outer=outer, inner=inner, draw=draw, include_source=include_source,
+        pool_spec=pool_spec,
+    )  # fmt: skip
+    return Fingerprint("mfue-w", sampler, TrueLabelLoss(), IntervalMatch(tau, one_sided), budget)
+
+
+@FINGERPRINTS.register("mfue-b")
+def mfue_b(
+    *,
+    budget: int = 10_000,
+    probes: int = 100,
+    tau: float = 0.5,
+    one_sided: bool = False,
+    eps: float = 8 / 255,
+    step: float = 1.6 / 255,
+    outer: int = 2000,
+    inner: int = 10,
+    draw: Draw = "member",
+    include_source: bool = True,
+    pool_spec: PoolSpec = MFUE_POOL,
+) -> Fingerprint:
+    """MFUE-b: label-only; ``budget`` = n × M label queries, 10,000 = 100 triggers × 100 Gaussian probes
+    [P][C] (100× MFUE-w), α* bisected on the source so 40–60 % of the probes keep label y, triggers without
+    α* dropped [C] (the key then holds, and a suspect is charged, fewer). Score = interval match rate of
+    −log p̂_y, τ = 0.5 [P]. Triggers as ``mfue-w``."""
+    triggers = UnlearnableTriggers(
+        eps=eps, step=step, outer=outer, inner=inner, draw=draw, include_source=include_source,
+        pool_spec=pool_spec,
+    )  # fmt: skip
+    sampler = ProbedTriggers(probes=probes, triggers=triggers)
+    return Fingerprint("mfue-b", sampler, ProbeLoss(PREFIX), IntervalMatch(tau, one_sided), budget)
