@@ -21,6 +21,7 @@ from modelprint.bench.pipeline import (
 from modelprint.bench.results import ResultsDB
 from modelprint.fingerprints.base import Fingerprint
 from modelprint.registry import UnknownNameError
+from modelprint.threats import parse_threats
 from modelprint.workspace import Workspace
 from modelprint.zoo.executors import make_executor
 from modelprint.zoo.presets import PRESETS
@@ -155,25 +156,42 @@ def _preset_notes(name: str | None) -> dict[str, str]:
 def _write_report(
     ws: Workspace, preset: str | None, fingerprints: list[str] | None, out: Path | None
 ) -> Path:
-    from modelprint.report import format_table, render_html, summarise
+    from modelprint.report import ExtraSection, format_table, render_html, summarise
     from modelprint.report.budget import budget_curves
+    from modelprint.report.threats import (
+        format_threat_costs,
+        format_threat_matrix,
+        threat_costs,
+        threat_matrix,
+        threat_sections,
+    )
 
     with ResultsDB(ws.results_path) as db:
         records = db.records(preset=preset, fingerprints=fingerprints)
-    if not records:
+        accuracies = db.accuracies(preset=preset)
+    all_rows = report_rows(records, ws.store)
+    rows = [r for r in all_rows if not r.threat]  # the main tables: the clean API
+    if not rows:
         raise _fail(f"no results in {ws.results_path}; run `modelprint bench run PRESET -f NAME` first")
-    rows = report_rows(records, ws.store)
     summary = summarise(rows, rank=True)
     typer.echo(format_table(summary))
-    extra = {}
+    extra: dict[str, ExtraSection] = {}
     curves = budget_curves(summary)
     if curves is not None:
         extra["Query-budget curves"] = curves
+    matrix = threat_matrix(all_rows, fpr=summary.fpr)
+    costs = threat_costs(accuracies) if matrix is not None else []
+    if matrix is not None:
+        typer.echo(format_threat_matrix(matrix))
+    if costs:
+        typer.echo(format_threat_costs(costs))
+    extra.update(threat_sections(matrix, costs))
     meta = {
         "preset": preset or ", ".join(sorted({r.preset for r in records})),
         **_preset_notes(preset),
         "seeds": ", ".join(str(s) for s in sorted({r.seed for r in records})),
         "pairs scored": str(len(records)),
+        **({"threats": ", ".join(t for t in matrix.threats if t)} if matrix is not None else {}),
         "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
     }
@@ -212,13 +230,23 @@ def bench_run(
     max_combos: Annotated[
         int | None, typer.Option(help="With --combos: a seeded random sample of this many combinations.")
     ] = None,
+    threat: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--threat",
+            help="Also score behind this deployment threat, e.g. jpeg:q=50 or dp-logits:sigma=2 (repeatable; "
+            "`modelprint list threats`).",
+        ),
+    ] = None,
     executor: ExecutorOpt = "local",
     jobs: JobsOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
-    """Build PRESET's zoo if needed, score every pair with each fingerprint and seed, then report."""
+    """Build PRESET's zoo if needed, score every pair with each fingerprint and seed (clean, then behind
+    each --threat), then report."""
     try:
         p = resolve_preset(preset, dataset, recipe)
+        threats = parse_threats(threat or [])
         fps = resolve_fingerprints(fingerprint or [], budget=budget)
         if combos:
             fps += combo_fingerprints(max_combos, budget=budget)
@@ -230,13 +258,20 @@ def bench_run(
     ws = Workspace.at(home)
     try:
         sweep = parse_seeds(budgets) if budgets else None
-        result = run_preset(p, fps, parse_seeds(seeds), ws, data_root=data_root, executor=ex, budgets=sweep)
+        result = run_preset(
+            p, fps, parse_seeds(seeds), ws, data_root=data_root, executor=ex, budgets=sweep, threats=threats
+        )
     finally:
         ex.close()
     typer.echo(
         f"zoo: {len(result.build.built)} built, {len(result.build.reused)} reused "
         f"({result.build.seconds:.1f}s); scores: {result.stats.scored} new, {result.stats.skipped} cached "
         f"({result.stats.seconds:.1f}s)"
+        + (
+            f"; {result.stats.unsupported} not scored under a threat (access)"
+            if result.stats.unsupported
+            else ""
+        )
     )
     if report:
         labels = [f"{fp.name}@{b}" for fp in fps for b in sweep] if sweep else [fp.name for fp in fps]
@@ -259,7 +294,8 @@ def report_cmd(
 @app.command("list")
 def list_cmd(
     what: Annotated[
-        str, typer.Argument(help="fingerprints | attacks | presets | datasets | archs | combos | all")
+        str,
+        typer.Argument(help="fingerprints | attacks | threats | presets | datasets | archs | combos | all"),
     ] = "all",
 ) -> None:
     """List what modelprint knows."""
@@ -267,6 +303,7 @@ def list_cmd(
     import modelprint.fingerprints as fingerprints
     from modelprint.data import DATASETS
     from modelprint.models.archs import ARCHS
+    from modelprint.threats import THREATS
     from modelprint.zoo.presets import PRESETS
 
     if what == "combos":
@@ -280,6 +317,7 @@ def list_cmd(
     registries = {
         "fingerprints": fingerprints.FINGERPRINTS,
         "attacks": attacks.ATTACKS,
+        "threats": THREATS,
         "presets": PRESETS,
         "datasets": DATASETS,
         "archs": ARCHS,

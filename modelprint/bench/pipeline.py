@@ -16,6 +16,7 @@ from modelprint.bench.runner import RunStats, run_benchmark
 from modelprint.fingerprints.base import FINGERPRINTS, Fingerprint
 from modelprint.models.io import ModelFileError
 from modelprint.report import ScoreRow
+from modelprint.threats import Threat
 from modelprint.types import Output
 from modelprint.workspace import Workspace
 from modelprint.zoo.builder import BuildReport, build_zoo, closure
@@ -84,11 +85,14 @@ def run_preset(
     progress: bool = True,
     executor: Executor | None = None,
     budgets: Sequence[int] | None = None,
+    threats: Sequence[Threat] = (),
 ) -> PresetRun:
-    """Build (or reuse) the zoo, then score every pair; both steps resume where they stopped."""
+    """Build (or reuse) the zoo, then score every pair, clean and behind each of ``threats`` (spec §17/§18);
+    both steps resume where they stopped."""
     build = build_preset(preset, ws, data_root=data_root, progress=progress, executor=executor)
     ctx = AttackContext(preset.dataset, data_root=data_root)
-    total = len(fingerprints) * max(1, len(budgets or ())) * len(seeds) * len(preset.pairs())
+    conditions = 1 + len({t.spec for t in threats})
+    total = len(fingerprints) * max(1, len(budgets or ())) * len(seeds) * len(preset.pairs()) * conditions
     with (
         ResultsDB(ws.results_path) as db,
         tqdm(total=total, desc="bench", unit="pair", disable=not progress) as bar,
@@ -105,6 +109,7 @@ def run_preset(
             budgets=budgets,
             on_pair=bar.update,
             executor=executor,
+            threats=threats,
         )
     return PresetRun(build, stats)
 
@@ -119,7 +124,8 @@ def _accuracy(store: ModelStore, lineage: str, cache: dict[str, float | None]) -
 
 
 def report_rows(records: Sequence[ScoreRecord], store: ModelStore) -> list[ScoreRow]:
-    """Stored scores joined with each suspect's accuracy from its card."""
+    """Stored scores joined with each suspect's accuracy from its card (the clean one, also for rows scored
+    behind a threat)."""
     acc: dict[str, float | None] = {}
     return [
         ScoreRow(
@@ -133,6 +139,7 @@ def report_rows(records: Sequence[ScoreRecord], store: ModelStore) -> list[Score
             r.queries,
             r.seconds,
             _accuracy(store, r.suspect, acc),
+            r.threat,
         )
         for r in records
     ]

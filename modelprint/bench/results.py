@@ -36,6 +36,14 @@ CREATE TABLE IF NOT EXISTS keys (
     seconds     REAL NOT NULL,
     PRIMARY KEY (config, seed, victim)
 );
+CREATE TABLE IF NOT EXISTS threat_accuracy (
+    preset      TEXT NOT NULL,
+    threat      TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    accuracy    REAL NOT NULL,
+    images      INTEGER NOT NULL,
+    PRIMARY KEY (preset, threat, model)
+);
 """
 
 
@@ -56,6 +64,18 @@ class ScoreRecord:
     queries: int
     seconds: float
     access: str
+
+
+@dataclass(frozen=True)
+class AccuracyRecord:
+    """Test accuracy of ``model`` behind deployment threat ``threat`` (``""``: clean) on ``images`` test
+    images, the accuracy cost of a threat (spec §17/§18)."""
+
+    preset: str
+    threat: str
+    model: str
+    accuracy: float
+    images: int
 
 
 class ResultsDB:
@@ -121,9 +141,31 @@ class ResultsDB:
                 (fingerprint, config, seed, victim, queries, seconds),
             )
 
+    def add_accuracy(self, rec: AccuracyRecord) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO threat_accuracy VALUES (?,?,?,?,?)",
+                (rec.preset, rec.threat, rec.model, rec.accuracy, rec.images),
+            )
+
+    def accuracies(self, *, preset: str | None = None) -> list[AccuracyRecord]:
+        """Stored accuracies under threats (and clean, threat ``""``), optionally of one preset."""
+        sql = "SELECT preset, threat, model, accuracy, images FROM threat_accuracy"
+        args: list[str] = []
+        if preset is not None:
+            sql += " WHERE preset=?"
+            args.append(preset)
+        sql += " ORDER BY preset, threat, model"
+        return [AccuracyRecord(r[0], r[1], r[2], r[3], r[4]) for r in self._conn.execute(sql, args)]
+
     def records(
-        self, *, preset: str | None = None, fingerprints: list[str] | None = None
+        self,
+        *,
+        preset: str | None = None,
+        fingerprints: list[str] | None = None,
+        threat: str | None = None,
     ) -> list[ScoreRecord]:
+        """Stored scores, optionally of one preset, some fingerprint labels and one threat (``""``: clean)."""
         sql = (
             "SELECT fingerprint, config, seed, victim, suspect, threat, preset, positive, task, score, "
             "queries, seconds, access FROM scores"
@@ -135,9 +177,12 @@ class ResultsDB:
         if fingerprints:
             where.append(f"fingerprint IN ({','.join('?' * len(fingerprints))})")
             args += fingerprints
+        if threat is not None:
+            where.append("threat=?")
+            args.append(threat)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY fingerprint, seed, victim, suspect"
+        sql += " ORDER BY fingerprint, threat, seed, victim, suspect"
         return [
             ScoreRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], r[10], r[11], r[12])
             for r in self._conn.execute(sql, args)

@@ -15,7 +15,8 @@ class ScoreRow:
     positives (``"same"``, ``"finetune"``, ``"prune"``, ``"prune+ft"``, ...) and the kind of negative
     otherwise (``"independent"``, ...). ``score`` is higher for "more likely stolen"; ``queries`` and
     ``seconds`` are the cost of this one verification; ``suspect_accuracy`` is the suspect's test accuracy
-    when known.
+    when known. ``threat`` is the deployment threat the suspect was scored behind (its spec, e.g.
+    ``jpeg:q=50``; ``""`` for the clean API, spec §17/§18).
     """
 
     fingerprint: str
@@ -28,3 +29,4 @@ class ScoreRow:
     queries: int
     seconds: float
     suspect_accuracy: float | None = None
+    threat: str = ""

@@ -1,5 +1,38 @@
-"""Deployment-side threats applied to a suspect's API: output defences that stack on any suspect model."""
+"""Deployment-side threats applied to a suspect's API, as evaluation axes for every scheme (spec §17, §18):
+input processing before the model and output defences after it, stacking on any suspect model.
 
+``THREATS`` maps names to threat factories; ``parse_threat("jpeg:q=50")`` builds one from its spec and
+``threat.wrap(model, seed)`` gives the model as the API serves it. ``modelprint list threats`` lists them."""
+
+from modelprint.threats import inputs, outputs  # noqa: F401  (registers the threats)
+from modelprint.threats.base import (
+    THREATS,
+    InputThreat,
+    OutputThreat,
+    Threat,
+    ThreatChain,
+    ThreatSpecError,
+    ThreatWrapped,
+    derive_seed,
+    parse_threat,
+    parse_threats,
+)
 from modelprint.threats.dp_logits import MECHANISMS, DPLogits, Mechanism
+from modelprint.threats.inputs import jpeg_compress
 
-__all__ = ["MECHANISMS", "DPLogits", "Mechanism"]
+__all__ = [
+    "MECHANISMS",
+    "THREATS",
+    "DPLogits",
+    "InputThreat",
+    "Mechanism",
+    "OutputThreat",
+    "Threat",
+    "ThreatChain",
+    "ThreatSpecError",
+    "ThreatWrapped",
+    "derive_seed",
+    "jpeg_compress",
+    "parse_threat",
+    "parse_threats",
+]

@@ -1,0 +1,194 @@
+"""Deployment threats in the report (spec §17/§18): a scheme × threat matrix of AUC and TPR@5%FPR (clean
+first, then each threat), and each threat's accuracy cost, as text and as HTML sections. MFUE (Xu et al.,
+KDD'26, §6) reports AUC under DP-Logits this way; QuRD (Godinot et al., AAAI'25) lists such obfuscations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from markupsafe import Markup, escape
+
+from modelprint.report.rows import ScoreRow
+from modelprint.report.summary import _text_table, fmt_value, summarise, tpr_label
+
+__all__ = [
+    "CLEAN",
+    "AccuracyLike",
+    "ThreatCost",
+    "ThreatMatrix",
+    "format_threat_costs",
+    "format_threat_matrix",
+    "threat_costs",
+    "threat_matrix",
+    "threat_sections",
+]
+
+#: Column name of the unthreatened API.
+CLEAN = "clean"
+#: Cell of a scheme that was not scored behind a threat (it needs more access than the threat leaves).
+MISSING = "—"
+
+
+@dataclass(frozen=True)
+class ThreatMatrix:
+    """``auc[fingerprint][threat]`` / ``tpr[...]``: the metric over each seed's pairs, mean over seeds, with
+    ``""`` the clean API; a scheme not scored behind a threat has no entry there."""
+
+    fingerprints: tuple[str, ...]
+    threats: tuple[str, ...]
+    auc: Mapping[str, Mapping[str, float]]
+    tpr: Mapping[str, Mapping[str, float]]
+    fpr: float = 0.05
+
+
+def threat_matrix(rows: Iterable[ScoreRow], *, fpr: float = 0.05) -> ThreatMatrix | None:
+    """The matrix of ``rows`` (fingerprints in order of first appearance, clean column first, then threats in
+    order of first appearance); None when no row was scored behind a threat."""
+    by_threat: dict[str, list[ScoreRow]] = {}
+    for r in rows:
+        by_threat.setdefault(r.threat, []).append(r)
+    if not any(by_threat):
+        return None
+    threats = ("", *(t for t in by_threat if t)) if "" in by_threat else tuple(by_threat)
+    fingerprints: dict[str, None] = {}
+    auc: dict[str, dict[str, float]] = {}
+    tpr: dict[str, dict[str, float]] = {}
+    for threat in threats:
+        for fp in summarise(by_threat[threat], fpr=fpr).fingerprints:
+            fingerprints.setdefault(fp.fingerprint)
+            auc.setdefault(fp.fingerprint, {})[threat] = fp.auc_mean
+            tpr.setdefault(fp.fingerprint, {})[threat] = fp.tpr_mean
+    return ThreatMatrix(tuple(fingerprints), threats, auc, tpr, fpr)
+
+
+def _records(matrix: ThreatMatrix, metric: str) -> tuple[list[str], list[list[str]]]:
+    table = matrix.auc if metric == "auc" else matrix.tpr
+    headers = ["fingerprint", *(t or CLEAN for t in matrix.threats)]
+    cells = [
+        [fp, *(fmt_value(table[fp][t]) if t in table[fp] else MISSING for t in matrix.threats)]
+        for fp in matrix.fingerprints
+    ]
+    return headers, cells
+
+
+def format_threat_matrix(matrix: ThreatMatrix) -> str:
+    """Two plain-text tables (AUC, then TPR@FPR): rows schemes, columns clean and each threat."""
+    out = []
+    for metric, name in (("auc", "AUC"), ("tpr", tpr_label(matrix.fpr))):
+        out += [
+            f"{name} under deployment threats ({MISSING}: scheme needs more access than the threat leaves)"
+        ]
+        out += [_text_table(*_records(matrix, metric)), ""]
+    return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class ThreatCost:
+    """Mean test accuracy of ``models`` clean and behind ``threat``, on the same ``images`` test images."""
+
+    threat: str
+    clean: float
+    threatened: float
+    models: int
+    images: int
+
+    @property
+    def drop(self) -> float:
+        return self.clean - self.threatened
+
+
+class AccuracyLike(Protocol):
+    """What :func:`threat_costs` reads (``modelprint.bench.results.AccuracyRecord`` has it)."""
+
+    @property
+    def threat(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def accuracy(self) -> float: ...
+    @property
+    def images(self) -> int: ...
+
+
+def threat_costs(records: Iterable[AccuracyLike]) -> list[ThreatCost]:
+    """Per threat, the mean accuracy over the models measured both clean (threat ``""``) and behind it."""
+    by: dict[str, dict[str, tuple[float, int]]] = {}
+    for r in records:
+        by.setdefault(r.threat, {})[r.model] = (float(r.accuracy), int(r.images))
+    clean = by.get("", {})
+    costs = []
+    for threat, accs in by.items():
+        common = [m for m in accs if m in clean]
+        if not threat or not common:
+            continue
+        costs.append(
+            ThreatCost(
+                threat,
+                sum(clean[m][0] for m in common) / len(common),
+                sum(accs[m][0] for m in common) / len(common),
+                len(common),
+                min(accs[m][1] for m in common),
+            )
+        )
+    return costs
+
+
+def _cost_records(costs: Sequence[ThreatCost]) -> tuple[list[str], list[list[str]]]:
+    headers = ["threat", "clean acc", "threat acc", "drop", "models", "images"]
+    cells = [
+        [
+            c.threat,
+            fmt_value(c.clean),
+            fmt_value(c.threatened),
+            fmt_value(c.drop),
+            str(c.models),
+            str(c.images),
+        ]
+        for c in costs
+    ]
+    return headers, cells
+
+
+def format_threat_costs(costs: Sequence[ThreatCost]) -> str:
+    """Plain-text table of the accuracy cost of each threat (victims' test accuracy, clean vs threat)."""
+    return "Accuracy cost of each threat (victims, test images)\n" + _text_table(*_cost_records(costs)) + "\n"
+
+
+def _html_table(headers: Sequence[str], cells: Sequence[Sequence[str]]) -> Markup:
+    """A table in the report's style (numbers right-aligned); every header and cell is escaped."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{escape(v)}</td>' if i else f"<td>{escape(v)}</td>" for i, v in enumerate(row)
+        )
+        + "</tr>\n"
+        for row in cells
+    )
+    return Markup(f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>")
+
+
+def threat_sections(
+    matrix: ThreatMatrix | None, costs: Sequence[ThreatCost] = ()
+) -> list[tuple[str, Markup]]:
+    """``extra_sections`` for :func:`~modelprint.report.render_html`: the AUC and TPR matrices and the
+    accuracy costs, as trusted HTML tables (every cell escaped here)."""
+    sections: list[tuple[str, Markup]] = []
+    if matrix is not None:
+        note = Markup(
+            '<p class="note">Rows: schemes; columns: the clean API, then each deployment threat (spec §17 '
+            "input processing, §18 output defences), metric over each seed's pairs, mean over seeds. "
+            f"{MISSING}: the scheme needs more access than the threat leaves.</p>\n"
+        )
+        sections.append(("Deployment threats: ROC AUC", note + _html_table(*_records(matrix, "auc"))))
+        label = tpr_label(matrix.fpr)
+        sections.append((f"Deployment threats: {label}", note + _html_table(*_records(matrix, "tpr"))))
+    if costs:
+        note = Markup(
+            '<p class="note">Mean test accuracy of the victims behind each threat against the clean API, '
+            "on the same test images.</p>\n"
+        )
+        sections.append(("Deployment threats: accuracy cost", note + _html_table(*_cost_records(costs))))
+    return sections
