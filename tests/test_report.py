@@ -152,3 +152,13 @@ def test_rank_orders_fingerprints_best_first() -> None:
             rows.append(ScoreRow(name, 0, "v", f"n{i}", False, "independent", 0.5, 10, 0.0))
     assert [f.fingerprint for f in summarise(rows).fingerprints] == ["weak", "strong"]
     assert [f.fingerprint for f in summarise(rows, rank=True).fingerprints] == ["strong", "weak"]
+
+
+def test_plots_keep_named_schemes_and_the_best_combinations() -> None:
+    from modelprint.report.html import PLOTTED, plotted
+
+    names = ["q=a", "akh", "q=b", "random", *[f"q=c{i}" for i in range(30)]]
+    drawn = plotted(names)
+    assert len(drawn) == PLOTTED and {"akh", "random", "q=a", "q=b"} <= set(drawn)
+    assert drawn == [n for n in names if n in drawn]  # table (rank) order kept
+    assert plotted(["akh", "random"]) == ["akh", "random"]

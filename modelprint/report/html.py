@@ -232,6 +232,20 @@ def _extra(sections: Mapping[str, ExtraSection] | Sequence[tuple[str, ExtraSecti
     return out
 
 
+PLOTTED = 12
+"""At most this many fingerprints are drawn in the plots (all named schemes, then the best-ranked
+combinations); the tables always hold every fingerprint."""
+
+
+def plotted(fingerprints: Sequence[str]) -> list[str]:
+    """The fingerprints drawn in the plots, in table order: every named scheme plus the best-ranked QuRD
+    combinations (names ``q=...``) until :data:`PLOTTED` are chosen."""
+    named = [f for f in fingerprints if not f.startswith("q=")]
+    room = max(0, PLOTTED - len(named))
+    chosen = set(named) | set([f for f in fingerprints if f.startswith("q=")][:room])
+    return [f for f in fingerprints if f in chosen]
+
+
 def render_html(
     rows: Iterable[ScoreRow],
     path: str | os.PathLike[str],
@@ -255,7 +269,11 @@ def render_html(
     rows = list(rows)
     summary = summarise(rows, task_order=task_order, fpr=fpr, rank=rank)
     fingerprints = [f.fingerprint for f in summary.fingerprints]
+    drawn = plotted(fingerprints)
     meta_items = [(str(k), str(v)) for k, v in (meta or {}).items()]
+    if len(drawn) < len(fingerprints):
+        note = f"{len(drawn)} of {len(fingerprints)} fingerprints (named + best-ranked)"
+        meta_items.append(("plots", note))
     if not any(k == "date" for k, _ in meta_items):
         meta_items.append(("date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")))
     env = Environment(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True)
@@ -269,7 +287,7 @@ def render_html(
         per_task_tpr=_table(*task_records(summary, "tpr")),
         per_task_auc=_table(*task_records(summary, "auc")),
         per_seed=_per_seed_table(summary),
-        plots=[_roc_plot(rows, fingerprints, fpr), _distribution_plot(rows, summary, fingerprints)],
+        plots=[_roc_plot(rows, drawn, fpr), _distribution_plot(rows, summary, drawn)],
         suspects=_suspects_table(rows, summary, fingerprints),
         extra_sections=_extra(extra_sections),
     )
