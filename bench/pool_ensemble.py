@@ -78,12 +78,12 @@ def main() -> None:
     y = torch.randint(classes, (args.batch,), generator=gen)
 
     start = time.perf_counter()
-    batched = PoolEnsemble(pool)
+    batched = PoolEnsemble(pool, batched=True)
     build_s = time.perf_counter() - start
     methods: dict[str, Step] = {
         "loop": PoolEnsemble(pool, batched=False).logits,
         "batched": batched.logits,
-        "vmap": PoolEnsemble(pool, method="vmap").logits,
+        "vmap": PoolEnsemble(pool, batched=True, method="vmap").logits,
         "members' forward": lambda x: torch.stack([m.forward(x) for m in pool]),
     }
     wall: dict[str, list[float]] = {k: [] for k in methods}

@@ -65,7 +65,7 @@ def logits_and_grad(ens: PoolEnsemble, x0: torch.Tensor) -> tuple[torch.Tensor, 
 
 @pytest.mark.parametrize(("method", "strategy"), [("auto", "grouped"), ("vmap", "vmap")])
 def test_batched_matches_loop_and_members(pool: list[TorchClassifier], method: str, strategy: str) -> None:
-    ens = PoolEnsemble(pool, method=method)  # type: ignore[arg-type]
+    ens = PoolEnsemble(pool, batched=True, method=method)  # type: ignore[arg-type]
     assert ens.groups == (
         (strategy, (0, 2, 5)),
         ("loop", (1,)),
@@ -85,7 +85,7 @@ def test_batched_matches_loop_and_members(pool: list[TorchClassifier], method: s
 
 
 def test_members_untouched_and_snapshot(pool: list[TorchClassifier]) -> None:
-    ens = PoolEnsemble(pool)
+    ens = PoolEnsemble(pool, batched=True)
     before = [{k: v.clone() for k, v in m.module.state_dict().items()} for m in pool]
     x0 = torch.rand(3, *SHAPE)
     out, _ = logits_and_grad(ens, x0)
@@ -93,7 +93,7 @@ def test_members_untouched_and_snapshot(pool: list[TorchClassifier]) -> None:
         assert all(p.grad is None for p in m.module.parameters())
         assert all(torch.equal(v, state[k]) for k, v in m.module.state_dict().items())
     copies = [arch("cnn-s", 0), arch("cnn-s", 2)]
-    snap = PoolEnsemble(copies)
+    snap = PoolEnsemble(copies, batched=True)
     assert snap.groups == (("grouped", (0, 1)),)
     with torch.no_grad():
         for p in copies[0].module.parameters():
@@ -102,7 +102,7 @@ def test_members_untouched_and_snapshot(pool: list[TorchClassifier]) -> None:
 
 
 def test_probs_labels_and_chunking(pool: list[TorchClassifier], monkeypatch: pytest.MonkeyPatch) -> None:
-    ens = PoolEnsemble(pool)
+    ens = PoolEnsemble(pool, batched=True)
     x = torch.rand(7, *SHAPE)
     probs, labels = ens.probs(x), ens.labels(x)
     assert probs.shape == (len(pool), 7, 10) and labels.shape == (len(pool), 7)
@@ -163,7 +163,7 @@ def test_fallbacks_and_layer_settings() -> None:
         "loop": [small(Branchy, 0), small(Branchy, 1)],
     }
     for strategy, members in pools.items():
-        ens = PoolEnsemble(members)
+        ens = PoolEnsemble(members, batched=True)
         assert ens.groups == ((strategy, (0, 1)),)
         out, grad = logits_and_grad(ens, x0)
         ref_out, ref_grad = logits_and_grad(PoolEnsemble(members, batched=False), x0)
@@ -174,12 +174,19 @@ def test_fallbacks_and_layer_settings() -> None:
             nn.Conv2d(1, 4, 3, stride=stride), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)
         )
 
-    mixed = PoolEnsemble([small(strided(1), 0), small(strided(2), 1), small(strided(1), 2)])
+    mixed = PoolEnsemble([small(strided(1), 0), small(strided(2), 1), small(strided(1), 2)], batched=True)
     assert mixed.groups == (("grouped", (0, 2)), ("loop", (1,)))
     training = small(strided(1), 3)
     training.module.train()
-    assert PoolEnsemble([small(strided(1), 0), training]).groups == (("loop", (0,)), ("loop", (1,)))
+    assert PoolEnsemble([small(strided(1), 0), training], batched=True).groups == (
+        ("loop", (0,)),
+        ("loop", (1,)),
+    )
     hooked = small(strided(1), 4)
     hooked.module[0].register_forward_hook(lambda _m, _i, out: out * 2)
-    assert PoolEnsemble([small(strided(1), 0), hooked]).groups == (("loop", (0,)), ("loop", (1,)))
+    assert PoolEnsemble([small(strided(1), 0), hooked], batched=True).groups == (
+        ("loop", (0,)),
+        ("loop", (1,)),
+    )
     assert PoolEnsemble(mixed.models, batched=False).groups == tuple(("loop", (i,)) for i in range(3))
+    assert PoolEnsemble(mixed.models).groups == PoolEnsemble(mixed.models, batched=False).groups  # CPU: loop
