@@ -2,6 +2,7 @@
 check that both produced byte-identical models.
 
     python bench/zoo_executors.py --preset quick --jobs 2
+    python bench/zoo_executors.py --preset fingerbench --reference DIR --reference-seconds 1836.5
 """
 
 from __future__ import annotations
@@ -33,12 +34,29 @@ def main() -> None:
     parser.add_argument("--preset", default="quick")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="only the first N lineages (0 = all)")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        help="a workspace whose zoo already holds a complete local build of the preset: its model hashes "
+        "are compared and --reference-seconds is used as the local time, instead of building again",
+    )
+    parser.add_argument("--reference-seconds", type=float, help="wall seconds of that local build")
     args = parser.parse_args()
+    if (args.reference is None) != (args.reference_seconds is None):
+        parser.error("--reference and --reference-seconds go together")
     preset = resolve_preset(args.preset)
     lineages = preset.lineages()[: args.limit or None]
     with tempfile.TemporaryDirectory() as tmp:
-        local_ex = LocalExecutor(args.jobs)
-        local_s, local_h = timed_build(lineages, Path(tmp) / "local", preset.dataset, local_ex)
+        if args.reference is not None:
+            store = ModelStore(args.reference / "zoo")
+            missing = [lin for lin in lineages if not store.is_valid(lin)]
+            if missing:
+                parser.error(f"the reference zoo lacks {len(missing)} models, e.g. {missing[0]}")
+            local_s, local_h = args.reference_seconds, {lin: store.card(lin).sha256 for lin in lineages}
+            print(f"local build: the reference zoo in {args.reference} ({local_s:.1f} s as given)")
+        else:
+            local_ex = LocalExecutor(args.jobs)
+            local_s, local_h = timed_build(lineages, Path(tmp) / "local", preset.dataset, local_ex)
         dask_ex = DaskExecutor(n_workers=args.jobs)
         try:
             dask_s, dask_h = timed_build(lineages, Path(tmp) / "dask", preset.dataset, dask_ex)
