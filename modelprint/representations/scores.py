@@ -27,11 +27,8 @@ def topk_labels(out: torch.Tensor, output: Output, k: int) -> torch.Tensor:
     return out.topk(k, dim=1).indices
 
 
-class TopK(Representation):
-    """The ordered top-k labels of every query (N,k) — QuRD's top-k access level as a representation."""
-
-    kind: ClassVar[RepKind] = "ranking"
-    accepts: ClassVar[frozenset[QueryStructure]] = POINTWISE
+class _TopKAccess(Representation):
+    """A representation read from the top-k labels: ``k`` ≥ 1, and top-k access (labels for k = 1)."""
 
     def __init__(self, k: int = 3) -> None:
         if k < 1:
@@ -41,6 +38,13 @@ class TopK(Representation):
     @property
     def needs(self) -> Output:  # type: ignore[override]
         return "topk" if self.k > 1 else "labels"
+
+
+class TopK(_TopKAccess):
+    """The ordered top-k labels of every query (N,k) — QuRD's top-k access level as a representation."""
+
+    kind: ClassVar[RepKind] = "ranking"
+    accepts: ClassVar[frozenset[QueryStructure]] = POINTWISE
 
     def represent(self, model: Classifier, queries: Queries) -> torch.Tensor:
         return topk_labels(model(queries.inputs), model.output, self.k)
@@ -68,7 +72,7 @@ class Logits(Representation):
         return to_logits(model(queries.inputs), model.output)
 
 
-class TrueLabelRank(Representation):
+class TrueLabelRank(_TopKAccess):
     """FBI (Maho, Furon, Le Merrer, TIFS'23; spec §14 [C]): per query, the rank of the ground-truth label
     in the model's top-k list (0..k−1), or k when absent; k = 1 is a correct/incorrect bit, the code's
     default is k = 3. Needs ``queries.labels``. A suspect giving fewer than k labels is refused rather
@@ -76,15 +80,6 @@ class TrueLabelRank(Representation):
 
     kind: ClassVar[RepKind] = "labels"
     accepts: ClassVar[frozenset[QueryStructure]] = POINTWISE
-
-    def __init__(self, k: int = 3) -> None:
-        if k < 1:
-            raise ValueError("k must be >= 1")
-        self.k = k
-
-    @property
-    def needs(self) -> Output:  # type: ignore[override]
-        return "topk" if self.k > 1 else "labels"
 
     def represent(self, model: Classifier, queries: Queries) -> torch.Tensor:
         if queries.labels is None:
