@@ -158,6 +158,8 @@ def _write_report(
 ) -> Path:
     from modelprint.report import ExtraSection, format_table, render_html, summarise
     from modelprint.report.budget import budget_curves
+    from modelprint.report.html import plotted
+    from modelprint.report.sweeps import sweep_sections
     from modelprint.report.threats import (
         format_threat_costs,
         format_threat_matrix,
@@ -186,6 +188,9 @@ def _write_report(
     if costs:
         typer.echo(format_threat_costs(costs))
     extra.update(threat_sections(matrix, costs))
+    extra.update(
+        sweep_sections(rows, summary, plotted([f.fingerprint for f in summary.fingerprints]), matrix, costs)
+    )
     meta = {
         "preset": preset or ", ".join(sorted({r.preset for r in records})),
         **_preset_notes(preset),
@@ -210,7 +215,10 @@ def _write_report(
 def bench_run(
     preset: str,
     fingerprint: Annotated[
-        list[str] | None, typer.Option("--fingerprint", "-f", help="Fingerprint name (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--fingerprint", "-f", help="NAME or NAME:key=value,..., e.g. cae:max_seeds=512 (repeatable)."
+        ),
     ] = None,
     seeds: Annotated[str, typer.Option(help="Seeds, e.g. 0,1,2 or 0-4.")] = "0,1,2",
     budget: Annotated[

@@ -13,7 +13,7 @@ import modelprint.fingerprints  # noqa: F401  (registers the fingerprints)
 from modelprint.attacks import AttackContext
 from modelprint.bench.results import ResultsDB, ScoreRecord
 from modelprint.bench.runner import RunStats, run_benchmark
-from modelprint.fingerprints.base import FINGERPRINTS, Fingerprint
+from modelprint.fingerprints.base import Fingerprint, parse_fingerprint
 from modelprint.models.io import ModelFileError
 from modelprint.report import ScoreRow
 from modelprint.threats import Threat
@@ -37,12 +37,9 @@ def resolve_preset(name: str, dataset: str | None = None, recipe: str | None = N
     return factory(**kwargs)
 
 
-def resolve_fingerprints(names: Sequence[str], *, budget: int | None = None) -> list[Fingerprint]:
-    fps = []
-    for name in names:
-        kwargs = {"budget": budget} if budget is not None else {}
-        fps.append(FINGERPRINTS.make(name, **kwargs))
-    return fps
+def resolve_fingerprints(specs: Sequence[str], *, budget: int | None = None) -> list[Fingerprint]:
+    """Each ``name`` or ``name:key=value,...`` spec (:func:`parse_fingerprint`), with ``budget`` if given."""
+    return [parse_fingerprint(spec, budget=budget) for spec in specs]
 
 
 def build_preset(

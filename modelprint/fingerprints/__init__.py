@@ -17,7 +17,7 @@ from modelprint.fingerprints import (
     uap,
     zest,
 )
-from modelprint.fingerprints.base import FINGERPRINTS, Fingerprint
+from modelprint.fingerprints.base import FINGERPRINTS, Fingerprint, parse_fingerprint
 from modelprint.fingerprints.combos import Combo, compatible_combos, generate_shared, make_combo
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "metav",
     "mfue",
     "modeldiff",
+    "parse_fingerprint",
     "random",
     "sac",
     "uap",

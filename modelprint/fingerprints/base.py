@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -11,8 +11,9 @@ from modelprint.detectors.base import Detector
 from modelprint.models.base import Classifier, TorchClassifier
 from modelprint.pools import Pool, PoolSpec
 from modelprint.queries.base import PoolSampler, QuerySampler
-from modelprint.registry import Registry
+from modelprint.registry import Registry, UnknownNameError
 from modelprint.representations.base import Representation
+from modelprint.specs import SpecError, canonical, parameters, parse_kwargs, split_spec
 from modelprint.types import JSONValue, Key, Output, Queries
 
 
@@ -81,3 +82,20 @@ class Fingerprint:
 
 
 FINGERPRINTS: Registry[Fingerprint] = Registry("fingerprint")
+
+
+def parse_fingerprint(text: str, *, budget: int | None = None) -> Fingerprint:
+    """``"cae:max_seeds=512"`` → the registered fingerprint with those keyword arguments (typed as the
+    factory declares them; floats may be written ``8/255``). With arguments, the fingerprint's name is the
+    canonical spec, so results and keys of different settings never mix. ``budget`` overrides the spec's."""
+    name, items = split_spec(text, "fingerprint")
+    try:
+        factory = FINGERPRINTS.get(name)
+    except UnknownNameError as exc:
+        raise SpecError(str(exc)) from None
+    kwargs: dict[str, object] = dict(parse_kwargs(f"fingerprint {name!r}", items, parameters(factory)))
+    label = canonical(name, {k: v for k, v in kwargs.items() if k != "budget"})  # type: ignore[misc]
+    if budget is not None:
+        kwargs["budget"] = budget
+    fp = factory(**kwargs)
+    return fp if label == name else replace(fp, name=label)

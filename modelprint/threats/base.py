@@ -20,6 +20,7 @@ import torch
 from modelprint.models.access import AccessError
 from modelprint.models.base import Classifier
 from modelprint.registry import Registry, UnknownNameError
+from modelprint.specs import ParamValue, SpecError, format_value, parse_kwargs, split_spec
 from modelprint.types import Output, gives_at_least
 
 __all__ = [
@@ -36,11 +37,10 @@ __all__ = [
     "register_threat",
 ]
 
-ParamValue = int | float | str | bool
 Kind = Literal["input", "output"]
 
 
-class ThreatSpecError(ValueError):
+class ThreatSpecError(SpecError):
     """A threat spec (``name:key=value,...``) that cannot be parsed or names unknown parts."""
 
 
@@ -48,19 +48,6 @@ def derive_seed(*parts: object) -> int:
     """A stable 63-bit seed from any printable parts (never Python's salted ``hash``)."""
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
-
-
-def _fmt(value: ParamValue) -> str:
-    """Canonical text of a parameter value; floats round-trip exactly (``16/255`` stays ``16/255``)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if value.is_integer():
-            return str(int(value))
-        if round(value * 255) / 255 == value:
-            return f"{round(value * 255)}/255"
-        return repr(value)
-    return str(value)
 
 
 class Threat(ABC):
@@ -81,7 +68,7 @@ class Threat(ABC):
         params = self.params()
         if not params:
             return self.name
-        return f"{self.name}:" + ",".join(f"{k}={_fmt(v)}" for k, v in params.items())
+        return f"{self.name}:" + ",".join(f"{k}={format_value(v)}" for k, v in params.items())
 
     def __str__(self) -> str:
         return self.spec
@@ -208,29 +195,6 @@ def register_threat(cls: T) -> T:
     return cls
 
 
-def _convert(threat: str, key: str, text: str, kind: Any) -> ParamValue:
-    if typing.get_origin(kind) is Literal:
-        allowed = typing.get_args(kind)
-        if text not in allowed:
-            raise ThreatSpecError(
-                f"threat {threat!r}: {key} must be one of {', '.join(allowed)}; got {text!r}"
-            )
-        return text
-    try:
-        if kind is bool:
-            if text.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(text)
-            return text.lower() in ("true", "1")
-        if kind is int:
-            return int(text)
-        if kind is float:
-            num, slash, den = text.partition("/")
-            return float(num) / float(den) if slash else float(text)
-    except (ValueError, ZeroDivisionError):
-        raise ThreatSpecError(f"threat {threat!r}: {key} must be a {kind.__name__}; got {text!r}") from None
-    return text
-
-
 def _fields(factory: Callable[..., Threat]) -> dict[str, Any]:
     assert isinstance(factory, type) and dataclasses.is_dataclass(factory)
     hints = typing.get_type_hints(factory)
@@ -246,23 +210,12 @@ def parse_threat(text: str) -> Threat:
         raise ThreatSpecError("empty threat spec")
     if "+" in text:
         return ThreatChain(tuple(parse_threat(part) for part in text.split("+")))
-    name, _, args = text.partition(":")
+    name, items = split_spec(text, "threat", ThreatSpecError)
     try:
-        factory = THREATS.get(name.strip())
+        factory = THREATS.get(name)
     except UnknownNameError as exc:
         raise ThreatSpecError(str(exc)) from None
-    fields = _fields(factory)
-    kwargs: dict[str, ParamValue] = {}
-    for item in filter(None, (a.strip() for a in args.split(","))):
-        key, eq, value = (s.strip() for s in item.partition("="))
-        if not eq or not key:
-            raise ThreatSpecError(f"threat {name!r}: expected key=value, got {item!r}")
-        if key not in fields:
-            known = ", ".join(fields) or "none"
-            raise ThreatSpecError(f"threat {name!r} has no parameter {key!r}; parameters: {known}")
-        if key in kwargs:
-            raise ThreatSpecError(f"threat {name!r}: parameter {key!r} given twice")
-        kwargs[key] = _convert(name, key, value, fields[key])
+    kwargs = parse_kwargs(f"threat {name!r}", items, _fields(factory), ThreatSpecError)
     return factory(**kwargs)
 
 
