@@ -7,7 +7,9 @@ same logits and input gradients.
 The defaults are the sizes of the CAE / MetaFinger pools (10 cnn-m members on 1x28x28 inputs, batch 64).
 Rows: ``loop`` (``batched=False``), ``batched`` (the default ``method="auto"``), ``vmap`` (``method="vmap"``)
 and ``members' forward`` (the old reference: each member's own ``forward``, which also computes weight
-gradients). Methods run interleaved, after warm-up; wall-clock and process CPU times are medians.
+gradients). Methods run interleaved, after warm-up; wall-clock and process CPU times are medians. The last
+line counts the step's floating-point work and the rate each path reaches: when the loop already runs near
+the CPU's arithmetic peak, no batching of the same work can be much faster.
 """
 
 from __future__ import annotations
@@ -122,6 +124,20 @@ def main() -> None:
     loop_c, batched_c = statistics.median(cpu["loop"]), statistics.median(cpu["batched"])
     print(f"ratio loop / batched: wall {loop_w / batched_w:.2f}x, cpu {loop_c / batched_c:.2f}x")
     print(f"max |input gradient| (scale): {float(ref_grad.abs().max()):.1e}")
+    flops = count_flops(methods["loop"], x0, y)
+    print(
+        f"work: {flops / 1e9:.2f} GFLOP per step (forward + backward, counted by torch's FlopCounterMode); "
+        f"loop {flops / loop_w / 1e9:.0f} GFLOP/s, batched {flops / batched_w / 1e9:.0f} GFLOP/s"
+    )
+
+
+def count_flops(logits_fn: Step, x0: torch.Tensor, y: torch.Tensor) -> float:
+    """Floating-point operations of one :func:`step` (the same for every path: batching adds no work)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step(logits_fn, x0, y)
+    return float(counter.get_total_flops())
 
 
 if __name__ == "__main__":

@@ -331,3 +331,26 @@ def test_dp_logits_accuracy_degrades_with_sigma(tiny: TinyZoo, pool: Pool) -> No
     noisy = fp.verify(key, Suspect(DPLogits(model, 2.0, seed=0), access="probs"))
     print(f"mfue-w source score under DP-Logits σ=2: {noisy:.2f}")
     assert noisy < 0.5
+
+
+def test_trigger_optimisation_is_shared_and_exact(tiny: TinyZoo, pool: Pool) -> None:
+    """MFUE-w and MFUE-b (or MFUE-b at another probe count) with the same trigger settings and count reuse one
+    trigger optimisation within a process; the memoised result equals a fresh run bit for bit."""
+    import modelprint.queries.mfue as mfue_queries
+
+    victim, data = tiny.load(tiny.source), tiny.data()
+    probed = FINGERPRINTS.make("mfue-b", budget=1000, probes=20, outer=30, pool_spec=SMALL_POOL,
+                               eps=WIDE, step=WIDE / 5)  # fmt: skip
+    white = FINGERPRINTS.make("mfue-w", budget=50, outer=30, pool_spec=SMALL_POOL, eps=WIDE, step=WIDE / 5)
+    mfue_queries._MEMO.clear()
+    w_key = white.generate(victim, data, seed=3, pool=pool)
+    assert len(mfue_queries._MEMO) == 1
+    b_key = probed.generate(victim, data, seed=3, pool=pool)
+    assert len(mfue_queries._MEMO) == 1  # 1000 // 20 = 50 triggers: the same optimisation, reused
+    kept = b_key.queries.extras[PREFIX + "kept"]
+    assert torch.equal(b_key.queries.extras[PREFIX + "triggers"], w_key.queries.inputs[kept])
+    mfue_queries._MEMO.clear()
+    fresh = probed.generate(victim, data, seed=3, pool=pool)
+    assert torch.equal(fresh.queries.inputs, b_key.queries.inputs)
+    seed_key = PREFIX + "noise_seed"
+    assert torch.equal(fresh.queries.extras[seed_key], b_key.queries.extras[seed_key])
