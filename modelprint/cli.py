@@ -31,8 +31,10 @@ app = typer.Typer(
 )
 zoo_app = typer.Typer(help="Build and inspect model zoos.", no_args_is_help=True)
 bench_app = typer.Typer(help="Run benchmarks.", no_args_is_help=True)
+fingerprint_app = typer.Typer(help="Generate fingerprint keys of your own model.", no_args_is_help=True)
 app.add_typer(zoo_app, name="zoo")
 app.add_typer(bench_app, name="bench")
+app.add_typer(fingerprint_app, name="fingerprint")
 
 HomeOpt = Annotated[
     Path | None,
@@ -157,7 +159,9 @@ def _write_report(
     ws: Workspace, preset: str | None, fingerprints: list[str] | None, out: Path | None
 ) -> Path:
     from modelprint.report import ExtraSection, format_table, render_html, summarise
+    from modelprint.report.anafp import anafp_sections
     from modelprint.report.budget import budget_curves
+    from modelprint.report.detection import detection_matrix, detection_sections, format_detection_matrix
     from modelprint.report.html import plotted
     from modelprint.report.sweeps import sweep_sections
     from modelprint.report.threats import (
@@ -171,6 +175,9 @@ def _write_report(
     with ResultsDB(ws.results_path) as db:
         records = db.records(preset=preset, fingerprints=fingerprints)
         accuracies = db.accuracies(preset=preset)
+        detections = [
+            d for d in db.detections(preset=preset) if not fingerprints or d.fingerprint in fingerprints
+        ]
     all_rows = report_rows(records, ws.store)
     rows = [r for r in all_rows if not r.threat]  # the main tables: the clean API
     if not rows:
@@ -188,9 +195,14 @@ def _write_report(
     if costs:
         typer.echo(format_threat_costs(costs))
     extra.update(threat_sections(matrix, costs))
+    extra.update(anafp_sections(summary, rows, ws.keys))
     extra.update(
         sweep_sections(rows, summary, plotted([f.fingerprint for f in summary.fingerprints]), matrix, costs)
     )
+    detected = detection_matrix(detections)
+    if detected is not None:
+        typer.echo(format_detection_matrix(detected))
+    extra.update(detection_sections(detected))
     meta = {
         "preset": preset or ", ".join(sorted({r.preset for r in records})),
         **_preset_notes(preset),
@@ -284,6 +296,82 @@ def bench_run(
     if report:
         labels = [f"{fp.name}@{b}" for fp in fps for b in sweep] if sweep else [fp.name for fp in fps]
         _write_report(ws, p.name, labels, None)
+
+
+@bench_app.command("detect")
+def bench_detect(
+    preset: str,
+    fingerprint: Annotated[
+        list[str] | None,
+        typer.Option("--fingerprint", "-f", help="NAME or NAME:key=value,... (repeatable)."),
+    ] = None,
+    detector: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--detector",
+            "-d",
+            help="Query detector NAME or NAME:key=value,... (repeatable; default daeit, she, scadn, "
+            "naturalfinger; also daeit-vote).",
+        ),
+    ] = None,
+    seeds: Annotated[str, typer.Option(help="Seeds, e.g. 0,1,2 or 0-4.")] = "0",
+    budget: Annotated[
+        int | None, typer.Option(help="Queries per fingerprint (default: each scheme's).")
+    ] = None,
+    dataset: DatasetOpt = None,
+    data_root: DataRootOpt = None,
+    recipe: RecipeOpt = None,
+    home: HomeOpt = None,
+    report: Annotated[bool, typer.Option(help="Rewrite the HTML report when PRESET has scores.")] = True,
+    executor: ExecutorOpt = "local",
+    jobs: JobsOpt = None,
+    scheduler: SchedulerOpt = None,
+) -> None:
+    """Stealthiness (spec §19): the fraction of each fingerprint's queries that query detectors, fitted
+    on each victim as deployed, flag when mixed with as many clean test images (MFUE protocol)."""
+    from tqdm.auto import tqdm
+
+    from modelprint.attacks import AttackContext
+    from modelprint.bench.detection import run_detection
+    from modelprint.report.detection import detection_matrix, format_detection_matrix
+    from modelprint.threats.detection import parse_query_detector
+
+    try:
+        p = resolve_preset(preset, dataset, recipe)
+        fps = resolve_fingerprints(fingerprint or [], budget=budget)
+        if not fps:
+            raise ValueError("name at least one fingerprint (-f NAME)")
+        specs = detector or ["daeit", "she", "scadn", "naturalfinger"]
+        detectors = list({d.label: d for d in map(parse_query_detector, specs)}.values())
+        ex = make_executor(executor, n_jobs=jobs, scheduler=scheduler)
+    except (UnknownNameError, ValueError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    ws = Workspace.at(home)
+    seed_list = parse_seeds(seeds)
+    try:
+        build_preset(p, ws, data_root=data_root, executor=ex)
+        ctx = AttackContext(p.dataset, data_root=data_root)
+        total = len(fps) * len(seed_list) * len(p.victims) * len(detectors)
+        with ResultsDB(ws.results_path) as db, tqdm(total=total, desc="detect", unit="cell") as bar:
+            stats = run_detection(
+                p, fps, seed_list, detectors, store=ws.store, results=db, keys_root=ws.keys, ctx=ctx,
+                executor=ex, on_cell=bar.update,
+            )  # fmt: skip
+            labels = {fp.name for fp in fps}
+            found = [r for r in db.detections(preset=p.name) if r.fingerprint in labels]
+            scored = bool(db.records(preset=p.name))
+    finally:
+        ex.close()
+    typer.echo(
+        f"detection rates: {stats.measured} new, {stats.skipped} cached, {stats.keys_generated} keys made "
+        f"({stats.seconds:.1f}s)"
+    )
+    if report and scored:
+        _write_report(ws, p.name, None, None)
+    else:
+        matrix = detection_matrix(r for r in found if r.detector in {d.label for d in detectors})
+        if matrix is not None:
+            typer.echo(format_detection_matrix(matrix))
 
 
 @app.command("report")
@@ -391,6 +479,204 @@ def serve_cmd(
     finally:
         signal.signal(signal.SIGTERM, previous)
         typer.echo(f"{server.images_served} images answered in {server.requests_served} requests")
+
+
+ArchOpt = Annotated[
+    str | None, typer.Option("--arch", help="Architecture of a bare .safetensors/.pt weights file.")
+]
+InputShapeOpt = Annotated[
+    str | None, typer.Option("--input-shape", help="C x H x W of a weights file, e.g. 1x28x28.")
+]
+MeanOpt = Annotated[
+    str | None, typer.Option(help="Per-channel input mean of a model file, e.g. 0.5,0.5,0.5.")
+]
+StdOpt = Annotated[str | None, typer.Option(help="Per-channel input std of a model file.")]
+UnsafePickleOpt = Annotated[
+    bool,
+    typer.Option(
+        "--unsafe-pickle",
+        help="Unpickle a whole nn.Module from a .pt file: RUNS ANY CODE IN IT. Own files only.",
+    ),
+]
+
+
+def _floats(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected numbers like 0.5,0.5,0.5, got {text!r}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+@fingerprint_app.command("generate")
+def fingerprint_generate(
+    scheme: Annotated[
+        str, typer.Argument(help="NAME or NAME:key=value,... (`modelprint list fingerprints`).")
+    ],
+    victim: Annotated[
+        str, typer.Option(help="Your model: a zoo lineage in HOME, a saved model folder or a model file.")
+    ],
+    data: Annotated[str, typer.Option(help="Seed data: a dataset name, an .npz file or an image folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the key to.")],
+    seed: Annotated[int, typer.Option(help="Seed of the query sampler.")] = 0,
+    budget: Annotated[int | None, typer.Option(help="Queries in the key (default: the scheme's).")] = None,
+    split: Annotated[str | None, typer.Option(help="Split of --data (default test; all for files).")] = None,
+    data_root: DataRootOpt = None,
+    home: HomeOpt = None,
+    arch: ArchOpt = None,
+    input_shape: InputShapeOpt = None,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    unsafe_pickle: UnsafePickleOpt = False,
+) -> None:
+    """Generate a SCHEME key of your victim model and write it to --out (safetensors + JSON)."""
+    import time
+
+    from modelprint.attacks import AttackContext
+    from modelprint.fingerprints import parse_fingerprint
+    from modelprint.models.base import TorchClassifier
+    from modelprint.models.formats import parse_input_shape
+    from modelprint.pools import build_pool
+    from modelprint.verification import pool_victim, resolve_model, seed_data
+
+    ws = Workspace.at(home)
+    try:
+        fp = parse_fingerprint(scheme, budget=budget)
+        seeds = seed_data(data, split, data_root)
+        model = resolve_model(
+            victim, ws.store, input_shape=parse_input_shape(input_shape) if input_shape else None,
+            arch=arch, mean=_floats(mean), std=_floats(std), allow_pickle=unsafe_pickle,
+        )  # fmt: skip
+        if not isinstance(model, TorchClassifier):
+            raise ValueError(
+                f"{victim}: generation needs a white-box torch model (ONNX and URLs are suspects only)"
+            )
+        if seeds.input_shape != model.input_shape or seeds.num_classes != model.num_classes:
+            raise ValueError(
+                f"seed data {seeds.name} is {'x'.join(map(str, seeds.input_shape))} with {seeds.num_classes} "
+                f"classes; the victim takes {'x'.join(map(str, model.input_shape))} with {model.num_classes}"
+            )
+        pool = None
+        t0 = time.perf_counter()
+        if fp.pool_spec is not None:
+            lineage = pool_victim(victim, ws.store)
+            ctx = AttackContext(ws.store.card(lineage).dataset, data_root=data_root)
+            pool = build_pool(fp.pool_spec, lineage, ws.store, ctx)
+        key = fp.generate(model, seeds, seed=seed, pool=pool)
+        key.save(out)
+    except (ValueError, KeyError, RuntimeError, OSError) as exc:
+        raise _fail(_one_line(exc)) from None
+    typer.echo(
+        f"key {out}: {fp.name}, {key.num_queries} queries from {seeds.name} ({len(seeds)} images), "
+        f"victim {model.name or victim}, suspect access needed: {fp.needs}, {time.perf_counter() - t0:.1f}s"
+    )
+
+
+@app.command("verify")
+def verify_cmd(
+    keys: Annotated[list[Path], typer.Argument(help="Key folders from `modelprint fingerprint generate`.")],
+    suspect: Annotated[
+        str, typer.Option(help="A model file or folder, a zoo lineage in HOME, or an http(s):// URL.")
+    ],
+    access: Annotated[
+        str | None,
+        typer.Option(help="Read the suspect at labels | topk:K | probs | logits (default: least)."),
+    ] = None,
+    budget: Annotated[int | None, typer.Option(help="Most queries the suspect may be sent.")] = None,
+    calibrate: Annotated[
+        str | None,
+        typer.Option(
+            help="A zoo preset built in HOME, or a folder of independent models (default: the preset "
+            "holding the keys' victim)."
+        ),
+    ] = None,
+    alpha: Annotated[float, typer.Option(help="False-positive rate the threshold allows.")] = 0.05,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    token: Annotated[
+        str | None, typer.Option(envvar="MODELPRINT_TOKEN", help="Bearer token of a URL.")
+    ] = None,
+    journal: Annotated[
+        Path | None, typer.Option(help="Answer journal of a URL (default HOME/journals/<url hash>).")
+    ] = None,
+    no_journal: Annotated[
+        bool, typer.Option("--no-journal", help="Send every query of a URL again (no answer journal).")
+    ] = False,
+    rate_limit: Annotated[float | None, typer.Option(help="Most images per second sent to a URL.")] = None,
+    home: HomeOpt = None,
+    arch: ArchOpt = None,
+    input_shape: InputShapeOpt = None,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    unsafe_pickle: UnsafePickleOpt = False,
+) -> None:
+    """Is SUSPECT derived from the victim of KEY(s)? Score, threshold, calibrated p-value and decision."""
+    import hashlib
+    import json
+
+    from modelprint.models.base import Classifier
+    from modelprint.models.formats import is_url, load_classifier, parse_input_shape
+    from modelprint.serving import AccessSpec, RemoteClassifier
+    from modelprint.verification import (
+        folder_models,
+        format_verdict,
+        independent_models,
+        infer_preset,
+        load_key,
+        preset_models,
+        resolve_model,
+        verify_suspect,
+    )
+
+    ws = Workspace.at(home)
+    model = None
+    try:
+        loaded = [load_key(k) for k in keys]
+        spec = AccessSpec.parse(access) if access else None
+        shape = parse_input_shape(input_shape) if input_shape else loaded[0].input_shape
+        means, stds = _floats(mean), _floats(std)
+
+        def load_file(path: Path) -> Classifier:
+            return load_classifier(
+                path, input_shape=shape, arch=arch, mean=means, std=stds, allow_pickle=unsafe_pickle
+            )
+
+        if calibrate is not None and Path(calibrate).is_dir():
+            name = calibrate
+            found = folder_models(calibrate, load_file, with_weights=arch is not None)
+        else:
+            preset = resolve_preset(calibrate) if calibrate else infer_preset([k.victim for k in loaded])
+            name = f"preset {preset.name} in {ws.home}"
+            found = preset_models(preset, ws.store, input_shape=shape, num_classes=loaded[0].num_classes)
+            if not found:
+                raise ValueError(
+                    f"preset {preset.name} has no built models in {ws.home} that take the keys' "
+                    f"{'x'.join(map(str, shape))} inputs: run `modelprint zoo build {preset.name}` (on the "
+                    "victim's dataset) or pass --calibrate DIR"
+                )
+        if is_url(suspect) and not no_journal and journal is None:
+            journal = ws.home / "journals" / hashlib.sha256(suspect.encode()).hexdigest()[:16]
+        model = resolve_model(
+            suspect, ws.store, input_shape=shape, num_classes=loaded[0].num_classes, arch=arch, mean=means,
+            std=stds, allow_pickle=unsafe_pickle, access=access, token=token, budget=budget,
+            journal=None if no_journal else journal, rate_limit=rate_limit,
+        )  # fmt: skip
+        models, _ = independent_models(found, [k.victim for k in loaded], getattr(model, "name", "") or None)
+        verdict = verify_suspect(
+            loaded, model, models, alpha=alpha, access=spec, budget=budget, calibration=name,
+            cache_root=ws.home / "calibration", suspect_name=suspect,
+        )  # fmt: skip
+    except (ValueError, KeyError, RuntimeError, OSError) as exc:
+        raise _fail(_one_line(exc)) from None
+    finally:
+        if isinstance(model, RemoteClassifier):
+            model.close()
+    typer.echo(json.dumps(verdict.to_json()) if json_out else format_verdict(verdict))
 
 
 def main() -> None:

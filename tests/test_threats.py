@@ -105,7 +105,8 @@ def _workspace_with_tiny(tiny: TinyZoo, tmp_path: Path) -> Workspace:
 
 
 def test_parse_specs_round_trip_with_typed_params() -> None:
-    assert set(THREATS.names()) == {t.split(":")[0] for t in INPUT_THREATS + OUTPUT_THREATS}
+    guard = {"guard"}  # the query-detection guard (spec §19): tests/test_query_detectors.py
+    assert set(THREATS.names()) == {t.split(":")[0] for t in INPUT_THREATS + OUTPUT_THREATS} | guard
     for name in THREATS.names():
         threat = THREATS.make(name)
         assert parse_threat(threat.spec) == threat and THREATS.describe(name)

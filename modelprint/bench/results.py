@@ -44,6 +44,18 @@ CREATE TABLE IF NOT EXISTS threat_accuracy (
     images      INTEGER NOT NULL,
     PRIMARY KEY (preset, threat, model)
 );
+CREATE TABLE IF NOT EXISTS detection (
+    preset      TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    config      TEXT NOT NULL,
+    seed        INTEGER NOT NULL,
+    victim      TEXT NOT NULL,
+    detector    TEXT NOT NULL,
+    queries     INTEGER NOT NULL,
+    rate        REAL NOT NULL,
+    false_positive REAL NOT NULL,
+    PRIMARY KEY (preset, config, seed, victim, detector)
+);
 """
 
 
@@ -76,6 +88,23 @@ class AccuracyRecord:
     model: str
     accuracy: float
     images: int
+
+
+@dataclass(frozen=True)
+class DetectionRecord:
+    """How many of a key's queries a query detector flags (spec §19, MFUE protocol): ``queries`` queries
+    mixed with as many clean samples; ``rate`` of the queries and ``false_positive`` of the clean ones
+    flagged. ``detector`` is the detector's spec, fitted on the ``victim`` as deployed."""
+
+    preset: str
+    fingerprint: str
+    config: str
+    seed: int
+    victim: str
+    detector: str
+    queries: int
+    rate: float
+    false_positive: float
 
 
 class ResultsDB:
@@ -157,6 +186,36 @@ class ResultsDB:
             args.append(preset)
         sql += " ORDER BY preset, threat, model"
         return [AccuracyRecord(r[0], r[1], r[2], r[3], r[4]) for r in self._conn.execute(sql, args)]
+
+    def add_detection(self, rec: DetectionRecord) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO detection VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    rec.preset,
+                    rec.fingerprint,
+                    rec.config,
+                    rec.seed,
+                    rec.victim,
+                    rec.detector,
+                    rec.queries,
+                    rec.rate,
+                    rec.false_positive,
+                ),
+            )
+
+    def detections(self, *, preset: str | None = None) -> list[DetectionRecord]:
+        """Stored detection rates of fingerprint queries, optionally of one preset."""
+        sql = (
+            "SELECT preset, fingerprint, config, seed, victim, detector, queries, rate, false_positive "
+            "FROM detection"
+        )
+        args: list[str] = []
+        if preset is not None:
+            sql += " WHERE preset=?"
+            args.append(preset)
+        sql += " ORDER BY preset, fingerprint, detector, seed, victim"
+        return [DetectionRecord(*r) for r in self._conn.execute(sql, args)]
 
     def records(
         self,

@@ -4,6 +4,7 @@ the QuRD combinations of their parts."""
 from modelprint.fingerprints import (
     advtra,
     akh,
+    anafp,
     cae,
     combos,
     fbi,
@@ -26,6 +27,7 @@ __all__ = [
     "Fingerprint",
     "advtra",
     "akh",
+    "anafp",
     "cae",
     "combos",
     "compatible_combos",

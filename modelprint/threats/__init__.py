@@ -2,9 +2,10 @@
 input processing before the model and output defences after it, stacking on any suspect model.
 
 ``THREATS`` maps names to threat factories; ``parse_threat("jpeg:q=50")`` builds one from its spec and
-``threat.wrap(model, seed)`` gives the model as the API serves it. ``modelprint list threats`` lists them."""
+``threat.wrap(model, seed)`` gives the model as the API serves it. ``modelprint list threats`` lists them.
+Query detectors (spec §19) and the ``guard`` threat built on them: :mod:`modelprint.threats.detection`."""
 
-from modelprint.threats import inputs, outputs  # noqa: F401  (registers the threats)
+from modelprint.threats import detection, inputs, outputs  # noqa: F401  (registers the threats, guard)
 from modelprint.threats.base import (
     THREATS,
     InputThreat,
