@@ -376,3 +376,14 @@ def test_threat_output_levels_are_declared() -> None:
     assert parse_threat("smoothing").output_for("probs") == "labels"
     assert parse_threat("dp-logits").output_for("probs") == "probs"
     assert all(parse_threat(s).output_for("labels") == "labels" for s in INPUT_THREATS)
+
+
+def test_threat_columns_order_parameters_by_value() -> None:
+    from modelprint.report.threats import threat_order
+
+    names = ["dp-logits:sigma=10", "blur", "dp-logits:sigma=2", "gaussian-noise:sigma=16/255",
+             "dp-logits:sigma=0.5", "gaussian-noise:sigma=8/255"]  # fmt: skip
+    assert sorted(names, key=threat_order) == [
+        "blur", "dp-logits:sigma=0.5", "dp-logits:sigma=2", "dp-logits:sigma=10",
+        "gaussian-noise:sigma=8/255", "gaussian-noise:sigma=16/255",
+    ]  # fmt: skip

@@ -17,6 +17,7 @@ from typing import Literal
 import torch
 
 from modelprint.data import Dataset
+from modelprint.memo import Memo, generator_state, model_digest, tensor_digest
 from modelprint.models.base import TorchClassifier
 from modelprint.ops import anafp_bounds as ab
 from modelprint.ops.deepfool import deepfool
@@ -65,6 +66,23 @@ PREFIX = "anafp."
 empty interval is from opening; fillers are ranked by it), ``empty`` (the interval was empty: a
 least-infeasible filler), ``inside`` (the chosen λ is feasible); scalars ``examined`` (seeds analysed)
 and ``admissible`` (of those, seeds with a non-empty interval)."""
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Per seed DeepFool moved (N,): ``index``, the seed ``x``, target ``target``, boundary displacement
+    ``r`` (N,C,H,W) and λ_upper ``upper``: what steps 1–2 find, before any λ is chosen."""
+
+    index: torch.Tensor
+    x: torch.Tensor
+    target: torch.Tensor
+    r: torch.Tensor
+    upper: torch.Tensor
+
+
+_ANALYTIC: Memo[tuple[Geometry, ab.Choice]] = Memo(64)
+"""Recent analytic analyses of seed batches (see :meth:`AnaFPQueries.analyse`): a 256-seed run has 4
+batches, so the analytic choice and every fixed λ of a few victims and seeds share them."""
 
 
 @dataclass(frozen=True)
@@ -195,22 +213,14 @@ class AnaFPQueries(PoolSampler):
             seed_margin = ab.margin(negatives.logits(x), target).cpu()  # (H, N)
         return ab.upper_bound(ab.uniqueness_stretch(seed_margin, rate), self.quantile)
 
-    def choose(
-        self,
-        victim: TorchClassifier,
-        positives: PoolEnsemble,
-        x: torch.Tensor,
-        r: torch.Tensor,
-        target: torch.Tensor,
-        upper: torch.Tensor,
-    ) -> ab.Choice:
-        """Grid search for the most feasible λ (spec §2.2 steps 4 and 6); with ``fixed_lambda`` the choice is
-        that value (its bounds evaluated as one more column), the interval still from the grid."""
-        n = len(x)
-        lam = ab.candidate_grid(upper, self.lambda_clip, self.grid)
-        if self.fixed_lambda is not None:
-            lam = torch.cat([lam, torch.full((n, 1), float(self.fixed_lambda))], dim=1)
-        g = lam.shape[1]
+    def lower_bounds(
+        self, victim: TorchClassifier, positives: PoolEnsemble, geo: Geometry, lam: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """λ_lower(λ) and the victim's margin m_f(x_f(λ)) at candidates ``lam`` (N,G) (spec §2.2 step 4):
+        the pirated pool's logit shift (quantile ``quantile`` over its members) against the victim's slope.
+        Every candidate is evaluated on its own, so a column gives the same values alone as in a grid."""
+        x, r, target = geo.x, geo.r, geo.target
+        n, g = lam.shape
         points = ab.stretched(x, r, lam).flatten(0, 1)  # (N·G, C,H,W)
         with torch.no_grad():
             reference = victim(points)
@@ -223,13 +233,50 @@ class AnaFPQueries(PoolSampler):
             stretches = ab.probe_stretches(1.0, self.lambda_clip, self.slope_points)
             slopes = ab.ray_slopes(victim.forward, x, r, target, stretches)
             kappa = ab.slope_up_to(slopes, stretches, lam)
-        lower = ab.lower_bound(shift, kappa)
-        if self.fixed_lambda is None:
-            return ab.most_feasible(lam, lower, upper, victim_margin)
-        grid = ab.most_feasible(lam[:, :-1], lower[:, :-1], upper, victim_margin[:, :-1])
-        ok = ab.feasible(lam[:, -1:], lower[:, -1:], upper, victim_margin[:, -1:]).squeeze(1)
-        at = ab.slack(lam[:, -1:], lower[:, -1:], upper).squeeze(1)
-        return dataclasses.replace(grid, lam=lam[:, -1], lower_at=lower[:, -1], slack=at, feasible=ok)
+        return ab.lower_bound(shift, kappa), victim_margin
+
+    def choose(self, victim: TorchClassifier, positives: PoolEnsemble, geo: Geometry) -> ab.Choice:
+        """Grid search for the most feasible λ (spec §2.2 steps 4 and 6) over ``grid`` candidates in
+        (1, min(λ_upper, ``lambda_clip``)]."""
+        lam = ab.candidate_grid(geo.upper, self.lambda_clip, self.grid)
+        lower, victim_margin = self.lower_bounds(victim, positives, geo, lam)
+        return ab.most_feasible(lam, lower, geo.upper, victim_margin)
+
+    def fix(
+        self,
+        victim: TorchClassifier,
+        positives: PoolEnsemble,
+        geo: Geometry,
+        grid: ab.Choice,
+        fixed_lambda: float,
+    ) -> ab.Choice:
+        """The ablation: the grid's interval (``grid``) kept, the choice replaced by ``fixed_lambda``, with
+        its own λ_lower, slack and feasibility."""
+        lam = torch.full((len(geo.x), 1), float(fixed_lambda))
+        lower, victim_margin = self.lower_bounds(victim, positives, geo, lam)
+        ok = ab.feasible(lam, lower, geo.upper, victim_margin).squeeze(1)
+        at = ab.slack(lam, lower, geo.upper).squeeze(1)
+        return dataclasses.replace(grid, lam=lam[:, 0], lower_at=lower[:, 0], slack=at, feasible=ok)
+
+    def geometry(
+        self,
+        victim: TorchClassifier,
+        negatives: PoolEnsemble,
+        x: torch.Tensor,
+        index: torch.Tensor,
+        *,
+        generator: torch.Generator,
+    ) -> Geometry:
+        """Steps 1–2 on one batch of seeds ``x`` (their positions ``index``): DeepFool targets, boundary
+        displacements and λ_upper of the seeds DeepFool could move."""
+        adv = deepfool(victim, x, overshoot=self.overshoot, max_iter=self.max_iter)
+        target = victim.predict(adv.adversarial)
+        moved = adv.fooled & (adv.perturbation.flatten(1).norm(dim=1) > 0)
+        x, direction, target, index = x[moved], adv.perturbation[moved], target[moved], index[moved]
+        if len(x) == 0:
+            return Geometry(index, x, target, torch.zeros_like(x), torch.zeros(0))
+        r = ab.boundary_displacement(victim, x, direction, target, hi=1.0 + self.overshoot)
+        return Geometry(index, x, target, r, self.upper_bounds(negatives, x, r, target, generator))
 
     def analyse(
         self,
@@ -240,22 +287,34 @@ class AnaFPQueries(PoolSampler):
         index: torch.Tensor,
         *,
         generator: torch.Generator,
+        context: tuple[object, ...] | None = None,
     ) -> Analysis:
         """Steps 1–3 on one batch of seeds ``x`` (their positions ``index``): fingerprints and bounds of the
-        seeds DeepFool could move."""
-        adv = deepfool(victim, x, overshoot=self.overshoot, max_iter=self.max_iter)
-        target = victim.predict(adv.adversarial)
-        moved = adv.fooled & (adv.perturbation.flatten(1).norm(dim=1) > 0)
-        x, direction, target, index = x[moved], adv.perturbation[moved], target[moved], index[moved]
-        if len(x) == 0:
-            none = torch.zeros(0)
-            empty = ab.Choice(none, none, none, none.bool(), none.bool(), none, none)
-            return Analysis(index, x, target, none, none, empty)
-        r = ab.boundary_displacement(victim, x, direction, target, hi=1.0 + self.overshoot)
-        upper = self.upper_bounds(negatives, x, r, target, generator)
-        choice = self.choose(victim, positives, x, r, target, upper)
-        inputs = ab.stretched(x, r, choice.lam)
-        return Analysis(index, inputs, target, r.flatten(1).norm(dim=1), upper, choice)
+        seeds DeepFool could move. ``context`` names the victim and both pools (as :meth:`sample_with_pool`
+        does); with it, the analytic result is recalled when the same batch was analysed before with the
+        same settings (:data:`_ANALYTIC`), so each fixed λ of the ablation costs one forward pass per seed
+        and pool member."""
+
+        def compute() -> tuple[Geometry, ab.Choice]:
+            geo = self.geometry(victim, negatives, x, index, generator=generator)
+            if len(geo.x) == 0:
+                none = torch.zeros(0)
+                return geo, ab.Choice(none, none, none, none.bool(), none.bool(), none, none)
+            return geo, self.choose(victim, positives, geo)
+
+        if context is None:
+            geo, choice = compute()
+        else:
+            names = ("overshoot", "max_iter", "lipschitz", "lipschitz_points", "lambda_clip", "quantile")
+            settings = tuple(getattr(self, n) for n in (*names, "grid", "slope", "slope_points"))
+            token = (settings, context, tensor_digest([x, index]), generator_state(generator))
+            geo, choice = _ANALYTIC.recall(token, compute, generator)
+        if len(geo.x) == 0:
+            return Analysis(geo.index, geo.x, geo.target, choice.lam, choice.lam, choice)
+        if self.fixed_lambda is not None:
+            choice = self.fix(victim, positives, geo, choice, self.fixed_lambda)
+        inputs = ab.stretched(geo.x, geo.r, choice.lam)
+        return Analysis(geo.index, inputs, geo.target, geo.r.flatten(1).norm(dim=1), geo.upper, choice)
 
     @intra_op_threads()
     def sample_with_pool(
@@ -268,13 +327,16 @@ class AnaFPQueries(PoolSampler):
         if self.max_seeds is not None:
             order = order[: self.max_seeds]
         positives, negatives = PoolEnsemble(pool.positives), PoolEnsemble(pool.negatives)
+        context = (model_digest(victim), pool.positive_lineages, pool.negative_lineages)
         parts: list[Analysis] = []
         found = 0
         for start in range(0, len(order), self.batch_size):
             if found >= budget:
                 break
             idx = order[start : start + self.batch_size]
-            part = self.analyse(victim, positives, negatives, data.images[idx], idx, generator=generator)
+            part = self.analyse(
+                victim, positives, negatives, data.images[idx], idx, generator=generator, context=context
+            )
             found += int((~part.choice.empty).sum())
             parts.append(part)
         extras = {k: torch.cat([p.extras()[k] for p in parts]) for k in parts[0].extras()}

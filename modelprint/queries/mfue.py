@@ -24,15 +24,15 @@ but MFUE-w at the spec's ε = 8/255, τ = 0.5 hardly does (AUC ≈ 0.55)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
 from modelprint.data import Dataset
+from modelprint.memo import Memo, data_digest, generator_state, model_digest
 from modelprint.models.base import TorchClassifier
 from modelprint.pools import Pool, PoolEnsemble, PoolSpec
 from modelprint.queries.base import PoolSampler
@@ -111,19 +111,8 @@ def unlearnable_triggers(
     return (x + delta).clamp(0, 1).detach()
 
 
-_MEMO_SIZE = 4
-_MEMO: dict[tuple[object, ...], tuple[Queries, torch.Tensor]] = {}
-"""Recent trigger optimisations (see :meth:`UnlearnableTriggers.triggers`), oldest first."""
-
-
-def _digest(tensors: Iterable[torch.Tensor]) -> str:
-    """SHA-256 over the tensors' dtypes, shapes and bytes."""
-    h = hashlib.sha256()
-    for t in tensors:
-        t = t.detach().cpu().contiguous()
-        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+_MEMO: Memo[Queries] = Memo(4)
+"""Recent trigger optimisations (see :meth:`UnlearnableTriggers.triggers`)."""
 
 
 class UnlearnableTriggers(PoolSampler):
@@ -166,18 +155,11 @@ class UnlearnableTriggers(PoolSampler):
         MFUE-w and MFUE-b of one seed, and MFUE-b at several probe counts with the same trigger count, share
         one optimisation — and leave the generator in the same state as a fresh run would."""
         token = (
-            repr(self), _digest(victim.module.state_dict().values()), _digest([data.images, data.labels]), n,
-            pool.positive_lineages, pool.negative_lineages, generator.get_state().numpy().tobytes(),
+            repr(self), model_digest(victim), data_digest(data), n,
+            pool.positive_lineages, pool.negative_lineages, generator_state(generator),
         )  # fmt: skip
-        if token in _MEMO:
-            queries, state = _MEMO[token]
-            generator.set_state(state.clone())
-            return queries
-        queries = self._optimise(victim, data, n, pool, generator=generator)
-        _MEMO[token] = (queries, generator.get_state().clone())
-        while len(_MEMO) > _MEMO_SIZE:
-            _MEMO.pop(next(iter(_MEMO)))
-        return queries
+        optimise = lambda: self._optimise(victim, data, n, pool, generator=generator)  # noqa: E731
+        return _MEMO.recall(token, optimise, generator)
 
     def _optimise(
         self, victim: TorchClassifier, data: Dataset, n: int, pool: Pool, *, generator: torch.Generator

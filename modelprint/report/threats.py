@@ -4,6 +4,7 @@ KDD'26, §6) reports AUC under DP-Logits this way; QuRD (Godinot et al., AAAI'25
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,8 +28,29 @@ __all__ = [
 
 #: Column name of the unthreatened API.
 CLEAN = "clean"
-#: Cell of a scheme that was not scored behind a threat (it needs more access than the threat leaves).
+#: Cell of a scheme that was not scored behind a threat (not run behind it, or it needs more access than
+#: the threat leaves).
 MISSING = "—"
+#: What :data:`MISSING` means, in the tables' captions.
+MISSING_NOTE = (
+    f"{MISSING}: not scored behind this threat (not run, or the scheme needs more access than it leaves)"
+)
+
+_NUMBER = re.compile(r"(\d+(?:\.\d+)?(?:/\d+)?)")
+
+
+def threat_order(threat: str) -> tuple[tuple[str, float], ...]:
+    """Sort key that orders parameters by value: ``dp-logits:sigma=2`` before ``dp-logits:sigma=10``, and
+    ``16/255`` by its quotient."""
+    parts = _NUMBER.split(threat)
+    key = []
+    for text, number in zip(parts[::2], [*parts[1::2], ""], strict=True):
+        value = 0.0
+        if number:
+            num, _, den = number.partition("/")
+            value = float(num) / float(den or 1)
+        key.append((text, value))
+    return tuple(key)
 
 
 @dataclass(frozen=True)
@@ -44,14 +66,16 @@ class ThreatMatrix:
 
 
 def threat_matrix(rows: Iterable[ScoreRow], *, fpr: float = 0.05) -> ThreatMatrix | None:
-    """The matrix of ``rows`` (fingerprints in order of first appearance, clean column first, then threats in
-    order of first appearance); None when no row was scored behind a threat."""
+    """The matrix of ``rows`` (fingerprints in order of first appearance, clean column first, then threats
+    by name with parameters in numeric order, :func:`threat_order`); None when no row was scored behind a
+    threat."""
     by_threat: dict[str, list[ScoreRow]] = {}
     for r in rows:
         by_threat.setdefault(r.threat, []).append(r)
     if not any(by_threat):
         return None
-    threats = ("", *(t for t in by_threat if t)) if "" in by_threat else tuple(by_threat)
+    named = sorted((t for t in by_threat if t), key=threat_order)
+    threats = ("", *named) if "" in by_threat else tuple(named)
     fingerprints: dict[str, None] = {}
     auc: dict[str, dict[str, float]] = {}
     tpr: dict[str, dict[str, float]] = {}
@@ -77,9 +101,7 @@ def format_threat_matrix(matrix: ThreatMatrix) -> str:
     """Two plain-text tables (AUC, then TPR@FPR): rows schemes, columns clean and each threat."""
     out = []
     for metric, name in (("auc", "AUC"), ("tpr", tpr_label(matrix.fpr))):
-        out += [
-            f"{name} under deployment threats ({MISSING}: scheme needs more access than the threat leaves)"
-        ]
+        out += [f"{name} under deployment threats ({MISSING_NOTE})"]
         out += [_text_table(*_records(matrix, metric)), ""]
     return "\n".join(out)
 
@@ -180,7 +202,7 @@ def threat_sections(
         note = Markup(
             '<p class="note">Rows: schemes; columns: the clean API, then each deployment threat (spec §17 '
             "input processing, §18 output defences), metric over each seed's pairs, mean over seeds. "
-            f"{MISSING}: the scheme needs more access than the threat leaves.</p>\n"
+            f"{escape(MISSING_NOTE)}.</p>\n"
         )
         sections.append(("Deployment threats: ROC AUC", note + _html_table(*_records(matrix, "auc"))))
         label = tpr_label(matrix.fpr)

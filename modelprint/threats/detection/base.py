@@ -18,11 +18,9 @@ their own (DAEIT's and NaturalFinger's binary classifiers, the DAEIT vote) use i
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import typing
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Self
@@ -32,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from modelprint.data import Dataset
+from modelprint.memo import Memo, data_digest, model_digest
 from modelprint.models.base import TorchClassifier
 from modelprint.registry import Registry, UnknownNameError
 from modelprint.specs import (
@@ -197,38 +196,14 @@ def parse_query_detector(text: str) -> QueryDetector:
 # ------------------------------------------------------------------------------------------------ caching
 
 
-def model_digest(model: TorchClassifier) -> str:
-    """SHA-256 of a white-box model's parameters, buffers and normalisation: a cache key for its fits."""
-    h = hashlib.sha256(repr((model.input_shape, model.mean, model.std, model.num_classes)).encode())
-    for key, value in model.module.state_dict().items():
-        h.update(key.encode())
-        h.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def data_digest(data: Dataset) -> str:
-    h = hashlib.sha256(data.name.encode())
-    h.update(data.images.contiguous().numpy().tobytes())
-    h.update(data.labels.contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-_FITTED: OrderedDict[tuple[str, str, str], QueryDetector] = OrderedDict()
-_CACHE_SIZE = 256  # fits are small; a benchmark guards every suspect of a preset
+_FITTED: Memo[QueryDetector] = Memo(256)  # fits are small; a benchmark guards every suspect of a preset
 
 
 def fit_cached(detector: QueryDetector, model: TorchClassifier, clean: Dataset) -> QueryDetector:
     """A fitted copy of ``detector`` for (``model``, ``clean``), reused within the process: fits are
     seeded, so the key (the detector's spec, the model's weights, the data) determines the result."""
     token = (detector.spec, model_digest(model), data_digest(clean))
-    if token in _FITTED:
-        _FITTED.move_to_end(token)
-        return _FITTED[token]
-    fitted = dataclasses.replace(detector).fit(model, clean)
-    _FITTED[token] = fitted
-    while len(_FITTED) > _CACHE_SIZE:
-        _FITTED.popitem(last=False)
-    return fitted
+    return _FITTED.recall(token, lambda: dataclasses.replace(detector).fit(model, clean))
 
 
 # --------------------------------------------------------------------------------------- shared helpers
