@@ -11,6 +11,7 @@ from typing import Annotated
 import torch
 import typer
 
+from modelprint.attacks.base import AttackContext
 from modelprint.bench.pipeline import (
     build_preset,
     report_rows,
@@ -20,6 +21,7 @@ from modelprint.bench.pipeline import (
 )
 from modelprint.bench.results import ResultsDB
 from modelprint.fingerprints.base import Fingerprint
+from modelprint.gan import GanSpec, GanStore
 from modelprint.registry import UnknownNameError
 from modelprint.threats import parse_threats
 from modelprint.workspace import Workspace
@@ -32,9 +34,11 @@ app = typer.Typer(
 zoo_app = typer.Typer(help="Build and inspect model zoos.", no_args_is_help=True)
 bench_app = typer.Typer(help="Run benchmarks.", no_args_is_help=True)
 fingerprint_app = typer.Typer(help="Generate fingerprint keys of your own model.", no_args_is_help=True)
+gan_app = typer.Typer(help="Train the GANs NaturalFinger draws its queries from.", no_args_is_help=True)
 app.add_typer(zoo_app, name="zoo")
 app.add_typer(bench_app, name="bench")
 app.add_typer(fingerprint_app, name="fingerprint")
+app.add_typer(gan_app, name="gan")
 
 HomeOpt = Annotated[
     Path | None,
@@ -115,6 +119,36 @@ def zoo_build(
     )
 
 
+@gan_app.command("train")
+def gan_train(
+    dataset: str,
+    epochs: Annotated[int, typer.Option(help="Passes over the owner's split.")] = GanSpec.epochs,
+    seed: Annotated[int, typer.Option(help="Seed of the initialisation, batch order and latents.")] = 0,
+    width: Annotated[int | None, typer.Option(help="Base channel width (default: by image size).")] = None,
+    split_seed: Annotated[int, typer.Option(help="Seed of the owner/attacker/test split.")] = 0,
+    data_root: DataRootOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Train (or reuse) the class-conditional hinge GAN of DATASET's owner split (spec §3.4)."""
+    try:
+        spec = GanSpec(epochs=epochs, seed=seed, width=width)
+        ctx = AttackContext(dataset, split_seed=split_seed, data_root=data_root)
+        ctx.split(spec.data)
+    except (UnknownNameError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    store = GanStore(Workspace.at(home).store.root)
+
+    def progress(epoch: int, row: dict[str, float]) -> None:
+        losses = "  ".join(f"{k} {v:.3f}" for k, v in row.items() if k != "seconds")
+        typer.echo(f"epoch {epoch + 1}/{epochs}  {losses}  ({row['seconds']:.0f}s)")
+
+    gan = store.get(spec, ctx, on_epoch=progress)
+    last = gan.card.history[-1] if gan.card.history else {}
+    losses = "  ".join(f"{k} {last[k]:.3f}" for k in ("d_loss", "g_loss") if k in last)
+    typer.echo(f"{gan.gan_id}: {gan.card.seconds:.1f}s training, final {losses}")
+    typer.echo(f"stored at {store.path(gan.gan_id)}")
+
+
 @zoo_app.command("show")
 def zoo_show(
     preset: str,
@@ -163,6 +197,7 @@ def _write_report(
     from modelprint.report.budget import budget_curves
     from modelprint.report.detection import detection_matrix, detection_sections, format_detection_matrix
     from modelprint.report.html import plotted
+    from modelprint.report.queries import query_sections
     from modelprint.report.sweeps import sweep_sections
     from modelprint.report.threats import (
         format_threat_costs,
@@ -196,6 +231,7 @@ def _write_report(
         typer.echo(format_threat_costs(costs))
     extra.update(threat_sections(matrix, costs))
     extra.update(anafp_sections(summary, rows, ws.keys))
+    extra.update(query_sections(rows, ws.keys))
     extra.update(
         sweep_sections(rows, summary, plotted([f.fingerprint for f in summary.fingerprints]), matrix, costs)
     )

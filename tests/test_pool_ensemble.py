@@ -115,6 +115,26 @@ def test_probs_labels_and_chunking(pool: list[TorchClassifier], monkeypatch: pyt
         ens.logits(torch.rand(2, 3, 8, 8))
 
 
+@pytest.mark.parametrize("batched", [True, False])
+def test_a_mini_batch_of_members(pool: list[TorchClassifier], batched: bool) -> None:
+    """``members`` (NaturalFinger's model mini-batches): those rows, in that order, with their gradient."""
+    ens = PoolEnsemble(pool, batched=batched)
+    x0 = torch.rand(4, *SHAPE, generator=torch.Generator().manual_seed(2))
+    full, _ = logits_and_grad(ens, x0)
+    pick = [4, 0, 5, 3]  # a singleton, two members of one group, one of another; out of order
+    x = x0.clone().requires_grad_(True)
+    some = ens.logits(x, members=pick)
+    assert some.shape == (4, 4, 10) and torch.allclose(some, full[pick], rtol=0, atol=1e-5)
+    some.sum().backward()
+    ref = x0.clone().requires_grad_(True)
+    torch.stack([pool[i].forward(ref) for i in pick]).sum().backward()
+    assert x.grad is not None and ref.grad is not None
+    assert torch.allclose(x.grad, ref.grad, rtol=0, atol=1e-5) and ref.grad.abs().max() > 1e-3
+    for bad in ([], [len(pool)], [-1]):
+        with pytest.raises(ValueError, match="members"):
+            ens.logits(x0, members=bad)
+
+
 def test_mismatched_members_are_refused() -> None:
     torch.manual_seed(0)
     five = member(build_arch("mlp", in_channels=1, num_classes=5, image_size=8), 0, classes=5)

@@ -2,7 +2,11 @@
 
 Positives are the victim attacked on the **owner's** data (fine-tune, prune, noise, adversarial training,
 extraction); negatives are independent models trained on the owner's data with seeds no benchmark preset
-uses. Both are ordinary zoo lineages, so pools are built, cached and verified like any zoo model."""
+uses. Both are ordinary zoo lineages, so pools are built, cached and verified like any zoo model.
+
+A pool may also carry a class-conditional GAN trained on the owner's data (NaturalFinger, spec §3): the
+spec names its settings (:class:`~modelprint.gan.GanSpec`), the built pool holds the trained GAN, and it is
+cached in the same store as the members (``<store>/gans``)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from modelprint.gan import ConditionalGan, GanSpec
 from modelprint.models.base import TorchClassifier
 from modelprint.zoo.lineage import canonical, join, parse_lineage, parse_step, step
 
@@ -29,13 +34,20 @@ def pool_step(text: str, rep: int) -> str:
     return step(parsed.name, *parsed.args, **kwargs)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PoolSpec:
     """``positives``: step texts applied to the victim (each should train on ``data=owner``);
-    ``negatives``: architectures of independent models (``same`` = the victim's), one seed each."""
+    ``negatives``: architectures of independent models (``same`` = the victim's), one seed each;
+    ``gan``: settings of a GAN on the owner's data to build along (None: no GAN)."""
 
     positives: tuple[str, ...]
     negatives: tuple[str, ...]
+    gan: GanSpec | None = None
+
+    def __repr__(self) -> str:
+        """The dataclass spelling; ``gan`` only when set, so specs without one keep their cache keys."""
+        gan = "" if self.gan is None else f", gan={self.gan!r}"
+        return f"PoolSpec(positives={self.positives!r}, negatives={self.negatives!r}{gan})"
 
     def lineages(self, victim: str) -> tuple[list[str], list[str]]:
         """(positive, negative) lineage ids for the victim lineage ``victim``."""
@@ -59,12 +71,13 @@ class PoolSpec:
 
 @dataclass(frozen=True)
 class Pool:
-    """Built pool members (white-box) with their lineage ids."""
+    """Built pool members (white-box) with their lineage ids, and the GAN of the spec (if it names one)."""
 
     positives: tuple[TorchClassifier, ...]
     negatives: tuple[TorchClassifier, ...]
     positive_lineages: tuple[str, ...] = ()
     negative_lineages: tuple[str, ...] = ()
+    gan: ConditionalGan | None = None
 
     def __post_init__(self) -> None:
         if not self.positives or not self.negatives:
@@ -95,4 +108,5 @@ class Pool:
             pick(self.negatives, negatives),
             pick(self.positive_lineages, positives),
             pick(self.negative_lineages, negatives),
+            self.gan,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from modelprint.attacks.base import AttackContext
+from modelprint.gan import GanStore
 from modelprint.pools.base import Pool, PoolSpec
 from modelprint.zoo.builder import build_zoo
 from modelprint.zoo.executors import Executor
@@ -35,12 +36,15 @@ def build_pool(
     executor: Executor | None = None,
     device: str = "cpu",
 ) -> Pool:
-    """Build (or reuse) the pool ``spec`` of the victim lineage ``victim`` in ``store`` and load it."""
+    """Build (or reuse) the pool ``spec`` of the victim lineage ``victim`` in ``store`` and load it; a GAN
+    named by ``spec.gan`` is trained on ``ctx``'s owner split (or reused) under ``<store>/gans``."""
     positives, negatives = spec.lineages(victim)
     build_zoo([*positives, *negatives], store, ctx, executor=executor)
+    gan = GanStore(store.root).get(spec.gan, ctx) if spec.gan is not None else None
     return Pool(
         tuple(store.load(lin, device=device) for lin in positives),
         tuple(store.load(lin, device=device) for lin in negatives),
         tuple(positives),
         tuple(negatives),
+        gan,
     )

@@ -1,4 +1,5 @@
-"""One forward (and backward) over every member of a pool (spec §6–9: CAE, MetaFinger, MetaV).
+"""One forward (and backward) over every member of a pool, or over a mini-batch of them (spec §3, §6–9:
+NaturalFinger, CAE, MetaFinger, MetaV).
 
 Members that share an architecture (same module class, parameter/buffer names, shapes and dtypes, layer
 settings and device; eval mode; no hooks) run as **one** batched call; the others run one by one.
@@ -146,9 +147,11 @@ class _Loop:
             for m in models
         ]
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, pick: Sequence[int] | None = None) -> torch.Tensor:
+        """(P, N, K) logits of every member, or of the members at positions ``pick`` in that order."""
+        members = self.members if pick is None else [self.members[j] for j in pick]
         outs = []
-        for module, state, mean, std, device in self.members:
+        for module, state, mean, std, device in members:
             outs.append(functional_call(module, state, ((x.to(device) - mean) / std,)))
         return torch.stack([o.to(outs[0].device) for o in outs])
 
@@ -376,12 +379,34 @@ class PoolEnsemble:
         out = parts[0] if len(parts) == 1 else torch.cat(parts)
         return out if self._inverse is None else out[self._inverse.to(out.device)]
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(P, N, K) logits, differentiable with respect to ``x`` (members in eval mode)."""
+    def _some_logits(self, x: torch.Tensor, members: Sequence[int]) -> torch.Tensor:
+        """Logits of ``members`` only: looped members run alone, a batched group runs whole (one call)."""
+        wanted = set(members)
+        found: dict[int, torch.Tensor] = {}
+        for index, runner in self._runners:
+            pick = [j for j, i in enumerate(index) if i in wanted]
+            if not pick:
+                continue
+            out = runner(x, pick) if isinstance(runner, _Loop) else runner(x)[pick]
+            found.update((index[j], o.to(self._device)) for j, o in zip(pick, out, strict=True))
+        return torch.stack([found[i] for i in members])
+
+    def logits(self, x: torch.Tensor, members: Sequence[int] | None = None) -> torch.Tensor:
+        """(P, N, K) logits, differentiable with respect to ``x`` (members in eval mode). With ``members``
+        (positions, e.g. a mini-batch of the pool): (len(members), N, K) in that order, and members that
+        run one by one (the CPU default) are the only ones computed."""
         self.models[0].check_inputs(x)
+        if members is not None:
+            members = [int(i) for i in members]
+            if not members or min(members) < 0 or max(members) >= len(self.models):
+                raise ValueError(f"members must be positions in 0..{len(self.models) - 1}, got {members}")
+
+        def run(chunk: torch.Tensor) -> torch.Tensor:
+            return self._logits(chunk) if members is None else self._some_logits(chunk, members)
+
         if (torch.is_grad_enabled() and x.requires_grad) or len(x) <= NO_GRAD_CHUNK:
-            return self._logits(x)
-        return torch.cat([self._logits(x[i : i + NO_GRAD_CHUNK]) for i in range(0, len(x), NO_GRAD_CHUNK)], 1)
+            return run(x)
+        return torch.cat([run(x[i : i + NO_GRAD_CHUNK]) for i in range(0, len(x), NO_GRAD_CHUNK)], 1)
 
     def probs(self, x: torch.Tensor) -> torch.Tensor:
         """(P, N, K) softmax outputs."""
