@@ -301,6 +301,8 @@ def test_report_reads_the_keys_and_draws_auc_against_lambda(
     assert [r.fingerprint for r in runs] == ["anafp", "anafp:fixed_lambda=1.5"]
     assert runs[0] == run_of(key_of(tiny, pool)) and runs[1].lam_median == 1.5
     assert runs[0].empty == float(key_of(tiny, pool).queries.extras[PREFIX + "empty"].float().mean())
+    assert runs[0].inside == 1.0 - runs[0].empty  # analytic λ: feasible iff interval open
+    assert 0.0 <= runs[1].inside <= 1.0
     assert anafp_runs(root, victims=["other"]) == []
     summary = summarise(rows)
     fig = lambda_curve(summary, runs)

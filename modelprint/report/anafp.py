@@ -33,7 +33,8 @@ class AnaFPRun:
     """One stored AnaFP key (fingerprint label, victim, seed): its ``n`` fingerprints' chosen λ (median,
     min, max), the median admissible interval [``lower``, ``upper``) over the fingerprints whose interval
     was non-empty (NaN when none), the fraction ``empty`` of fingerprints whose interval was empty, and
-    how many analysed seeds were ``admissible`` out of those ``examined``."""
+    how many analysed seeds were ``admissible`` out of those ``examined``; ``inside``: the fraction of
+    fingerprints whose λ is feasible (NaN for keys written before it was stored)."""
 
     fingerprint: str
     victim: str
@@ -47,6 +48,7 @@ class AnaFPRun:
     empty: float
     admissible: int
     examined: int
+    inside: float = math.nan
 
 
 def _split(label: str) -> tuple[str, dict[str, str]] | None:
@@ -79,6 +81,7 @@ def run_of(key: Key) -> AnaFPRun:
         float(empty.double().mean()),
         int(e[PREFIX + "admissible"]),
         int(e[PREFIX + "examined"]),
+        float(e[PREFIX + "inside"].double().mean()) if PREFIX + "inside" in e else math.nan,
     )
 
 
@@ -108,7 +111,7 @@ def anafp_runs(
 
 def _table(runs: Sequence[AnaFPRun]) -> Markup:
     headers = ["fingerprint", "victim", "seed", "queries", "λ median", "λ range", "interval (median)",
-               "empty intervals", "admissible seeds"]  # fmt: skip
+               "empty intervals", "λ feasible", "admissible seeds"]  # fmt: skip
     cells = [
         [
             r.fingerprint,
@@ -119,6 +122,7 @@ def _table(runs: Sequence[AnaFPRun]) -> Markup:
             f"{fmt_value(r.lam_min, 3)}–{fmt_value(r.lam_max, 3)}",
             "empty" if math.isnan(r.upper) else f"[{fmt_value(r.lower, 3)}, {fmt_value(r.upper, 3)})",
             fmt_value(r.empty, 3),
+            fmt_value(r.inside, 3),
             f"{r.admissible}/{r.examined}",
         ]
         for r in runs
@@ -127,7 +131,8 @@ def _table(runs: Sequence[AnaFPRun]) -> Markup:
         '<p class="note">AnaFP (spec §2, reconstructed): per stored key, the chosen stretch factor λ over '
         "its fingerprints, the median admissible interval [smallest robust λ, λ_upper) over the fingerprints "
         "whose interval was non-empty, the fraction of fingerprints whose interval was empty (least-"
-        "infeasible fillers), and the analysed seeds with a non-empty interval.</p>\n"
+        "infeasible fillers), the fraction whose chosen λ is feasible (for a fixed λ: how often that λ "
+        "would have been admissible), and the analysed seeds with a non-empty interval.</p>\n"
     )
     return note + _html_table(headers, cells)
 
