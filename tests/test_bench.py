@@ -103,3 +103,28 @@ def test_cli_runs_a_sample_of_combinations(tiny: TinyZoo, tmp_path: Path) -> Non
     listing = CliRunner().invoke(app, ["list", "combos"])
     count = int(listing.output.strip().splitlines()[-1].split()[0])
     assert listing.exit_code == 0 and count >= 100
+
+
+def test_results_db_waits_for_another_writer(tmp_path: Path) -> None:
+    """Two benchmark processes share a workspace: a write that meets another connection's open write
+    transaction waits for it instead of failing with "database is locked" (SQLite's default wait, 5 s, is
+    shorter than the 6 s the other writer holds the lock here)."""
+    import sqlite3
+    import threading
+    import time
+
+    from modelprint.bench.results import ScoreRecord
+
+    path = tmp_path / "results.sqlite"
+    record = ScoreRecord("akh", "cfg", 0, "v", "s", "", "tiny", True, "finetune", 0.9, 100, 0.1, "labels")
+    with ResultsDB(path) as db:
+        holder = sqlite3.connect(path, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")  # another process mid-write
+        holder.execute("INSERT INTO keys VALUES ('x', 'x', 0, 'v', 1, 0.0)")
+        threading.Thread(target=lambda: (time.sleep(6.0), holder.commit())).start()
+        t0 = time.perf_counter()
+        db.add(record)
+        assert time.perf_counter() - t0 >= 5.5  # it waited for the other transaction
+        assert db.done("cfg", 0, "v") == {"s"}
+        holder.close()
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -107,13 +107,23 @@ class DetectionRecord:
     false_positive: float
 
 
-class ResultsDB:
-    """A small SQLite store; every insert commits, so a killed run loses at most the pair in flight."""
+#: Seconds a write waits for another process's transaction before failing (several benchmark processes may
+#: share one workspace; SQLite's default of 5 s lost a 35-minute run to "database is locked").
+BUSY_TIMEOUT_S = 300.0
 
-    def __init__(self, path: str | Path) -> None:
+
+class ResultsDB:
+    """A small SQLite store; every insert commits, so a killed run loses at most the pair in flight.
+
+    Several processes may write to one database at once (benchmarks of different presets or seeds in the
+    same workspace): the journal is write-ahead (readers never block the writer) and a writer waits up to
+    :data:`BUSY_TIMEOUT_S` for the lock."""
+
+    def __init__(self, path: str | Path, *, timeout: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path)
+        self._conn = sqlite3.connect(self.path, timeout=timeout)
+        self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(SCHEMA)
         self._conn.commit()
 
