@@ -15,7 +15,9 @@ def test_fingerprint_spec_sets_typed_arguments_and_names_the_setting() -> None:
     assert parse_fingerprint(fp.name).name == fp.name  # round trip
     assert parse_fingerprint("akh").name == "akh"
     assert parse_fingerprint("akh:budget=50").budget == 50
-    assert parse_fingerprint("akh:budget=50").name == "akh"  # budget is the budget axis, not the name
+    assert parse_fingerprint("akh:budget=50").name == "akh:budget=50"  # two budgets never share a label
+    assert parse_fingerprint("akh:budget=100").name == "akh"  # the default budget is no setting
+    assert parse_fingerprint("mfue-b:probes=10,budget=1000").name == "mfue-b:budget=1000,probes=10"
     assert parse_fingerprint("akh", budget=30).budget == 30
     assert parse_fingerprint("mfue-w:one_sided=true").detector.one_sided is True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, replace
 
 import torch
@@ -87,15 +88,20 @@ FINGERPRINTS: Registry[Fingerprint] = Registry("fingerprint")
 def parse_fingerprint(text: str, *, budget: int | None = None) -> Fingerprint:
     """``"cae:max_seeds=512"`` → the registered fingerprint with those keyword arguments (typed as the
     factory declares them; floats may be written ``8/255``). With arguments, the fingerprint's name is the
-    canonical spec, so results and keys of different settings never mix. ``budget`` overrides the spec's."""
+    canonical spec, so results and keys of different settings never mix. ``budget`` overrides the spec's;
+    a budget other than the scheme's default is a setting like any other (``adv-tra:budget=1000``), so runs
+    at two budgets never share a label in the report (budget curves use ``name@budget`` labels instead)."""
     name, items = split_spec(text, "fingerprint")
     try:
         factory = FINGERPRINTS.get(name)
     except UnknownNameError as exc:
         raise SpecError(str(exc)) from None
     kwargs: dict[str, object] = dict(parse_kwargs(f"fingerprint {name!r}", items, parameters(factory)))
-    label = canonical(name, {k: v for k, v in kwargs.items() if k != "budget"})  # type: ignore[misc]
     if budget is not None:
         kwargs["budget"] = budget
+    default = inspect.signature(factory).parameters.get("budget")
+    if default is not None and kwargs.get("budget") == default.default:
+        del kwargs["budget"]  # the default budget is not a setting
+    label = canonical(name, kwargs)  # type: ignore[arg-type]
     fp = factory(**kwargs)
     return fp if label == name else replace(fp, name=label)
