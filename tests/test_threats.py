@@ -295,6 +295,7 @@ def test_threats_are_deterministic_per_seed(tiny: TinyZoo, spec: str) -> None:
 def test_runner_scores_clean_and_threats_skips_what_a_threat_forbids(tiny: TinyZoo, tmp_path: Path) -> None:
     ws = _workspace_with_tiny(tiny, tmp_path)
     fps = resolve_fingerprints(["akh", "modeldiff"], budget=50)
+    akh, modeldiff = "akh:budget=50", "modeldiff:budget=50"  # labels carry a non-default budget
     threats = parse_threats(["jpeg:q=50", "labels"])
     n_pairs = len(tiny.preset.pairs())
 
@@ -319,12 +320,12 @@ def test_runner_scores_clean_and_threats_skips_what_a_threat_forbids(tiny: TinyZ
         accuracies = db.accuracies(preset="tiny")
         assert len(db.records(threat="")) == 2 * n_pairs
     cells = {(r.fingerprint, r.threat) for r in records}
-    assert cells == {(f, t) for f in ("akh", "modeldiff") for t in ("", "jpeg:q=50")} | {("akh", "labels")}
-    assert {r.queries for r in records} == {50} and {r.access for r in records if r.fingerprint == "akh"} == {
+    assert cells == {(f, t) for f in (akh, modeldiff) for t in ("", "jpeg:q=50")} | {(akh, "labels")}
+    assert {r.queries for r in records} == {50} and {r.access for r in records if r.fingerprint == akh} == {
         "labels"
     }
-    clean = {r.suspect: r.score for r in records if r.fingerprint == "modeldiff" and not r.threat}
-    jpeg = {r.suspect: r.score for r in records if r.fingerprint == "modeldiff" and r.threat == "jpeg:q=50"}
+    clean = {r.suspect: r.score for r in records if r.fingerprint == modeldiff and not r.threat}
+    jpeg = {r.suspect: r.score for r in records if r.fingerprint == modeldiff and r.threat == "jpeg:q=50"}
     assert clean.keys() == jpeg.keys() and clean != jpeg
     assert {(a.threat, a.model) for a in accuracies} == {
         (t, tiny.source) for t in ("", "jpeg:q=50", "labels")
@@ -335,7 +336,7 @@ def test_runner_scores_clean_and_threats_skips_what_a_threat_forbids(tiny: TinyZ
     rows = report_rows(records, ws.store)
     matrix = threat_matrix(rows)
     assert matrix is not None and matrix.threats == ("", "jpeg:q=50", "labels")
-    assert "labels" not in matrix.auc["modeldiff"] and 0.0 <= matrix.auc["akh"]["labels"] <= 1.0
+    assert "labels" not in matrix.auc[modeldiff] and 0.0 <= matrix.auc[akh]["labels"] <= 1.0
     text = format_threat_matrix(matrix)
     assert "clean" in text and "jpeg:q=50" in text and "TPR@5%FPR under deployment threats" in text
     costs = threat_costs(accuracies)
@@ -387,3 +388,34 @@ def test_threat_columns_order_parameters_by_value() -> None:
         "blur", "dp-logits:sigma=0.5", "dp-logits:sigma=2", "dp-logits:sigma=10",
         "gaussian-noise:sigma=8/255", "gaussian-noise:sigma=16/255",
     ]  # fmt: skip
+
+
+def test_threat_cells_on_fewer_seeds_name_them() -> None:
+    """A threat scored on seed 0 only is not comparable with a clean column averaged over seeds 0 and 1: the
+    cell says which seeds it stands on."""
+    from modelprint.report import ScoreRow
+    from modelprint.report.threats import format_threat_matrix, threat_matrix
+
+    def rows(seed: int, threat: str, gap: float) -> list[ScoreRow]:
+        return [
+            ScoreRow(
+                "akh",
+                seed,
+                "v",
+                f"s{i}",
+                i < 2,
+                "finetune" if i < 2 else "independent",
+                (0.9 if i < 2 else 0.5 + gap * (i - 2)),
+                100,
+                0.0,
+                threat=threat,
+            )
+            for i in range(4)
+        ]
+
+    matrix = threat_matrix(rows(0, "", 0.1) + rows(1, "", 0.1) + rows(0, "blur", 0.5) + rows(1, "crop", 0.1)
+                           + rows(0, "crop", 0.1))  # fmt: skip
+    assert matrix is not None
+    assert matrix.cell_seeds("akh", "blur") == (0,) and matrix.cell_seeds("akh", "crop") is None
+    text = format_threat_matrix(matrix)
+    assert "(seed 0)" in text and text.count("(seed 0)") == 2  # blur's AUC and TPR cells

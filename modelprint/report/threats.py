@@ -4,6 +4,7 @@ KDD'26, §6) reports AUC under DP-Logits this way; QuRD (Godinot et al., AAAI'25
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -63,6 +64,16 @@ class ThreatMatrix:
     auc: Mapping[str, Mapping[str, float]]
     tpr: Mapping[str, Mapping[str, float]]
     fpr: float = 0.05
+    seeds: Mapping[str, Mapping[str, tuple[int, ...]]] = dataclasses.field(default_factory=dict)
+    """``seeds[fingerprint][threat]``: the seeds behind each cell."""
+
+    def cell_seeds(self, fingerprint: str, threat: str) -> tuple[int, ...] | None:
+        """The seeds of a cell when they differ from its row's clean cell (None when they do not, or when
+        there is no clean cell): such a cell is not comparable with the clean column as it stands."""
+        row = self.seeds.get(fingerprint, {})
+        if threat == "" or "" not in row or threat not in row or row[threat] == row[""]:
+            return None
+        return row[threat]
 
 
 def threat_matrix(rows: Iterable[ScoreRow], *, fpr: float = 0.05) -> ThreatMatrix | None:
@@ -79,21 +90,28 @@ def threat_matrix(rows: Iterable[ScoreRow], *, fpr: float = 0.05) -> ThreatMatri
     fingerprints: dict[str, None] = {}
     auc: dict[str, dict[str, float]] = {}
     tpr: dict[str, dict[str, float]] = {}
+    seeds: dict[str, dict[str, tuple[int, ...]]] = {}
     for threat in threats:
         for fp in summarise(by_threat[threat], fpr=fpr).fingerprints:
             fingerprints.setdefault(fp.fingerprint)
             auc.setdefault(fp.fingerprint, {})[threat] = fp.auc_mean
             tpr.setdefault(fp.fingerprint, {})[threat] = fp.tpr_mean
-    return ThreatMatrix(tuple(fingerprints), threats, auc, tpr, fpr)
+            seeds.setdefault(fp.fingerprint, {})[threat] = tuple(sorted(s.seed for s in fp.per_seed))
+    return ThreatMatrix(tuple(fingerprints), threats, auc, tpr, fpr, seeds)
+
+
+def _cell(matrix: ThreatMatrix, table: Mapping[str, Mapping[str, float]], fp: str, threat: str) -> str:
+    if threat not in table[fp]:
+        return MISSING
+    own = matrix.cell_seeds(fp, threat)
+    value = fmt_value(table[fp][threat])
+    return value if own is None else f"{value} (seed{'s' if len(own) > 1 else ''} {','.join(map(str, own))})"
 
 
 def _records(matrix: ThreatMatrix, metric: str) -> tuple[list[str], list[list[str]]]:
     table = matrix.auc if metric == "auc" else matrix.tpr
     headers = ["fingerprint", *(t or CLEAN for t in matrix.threats)]
-    cells = [
-        [fp, *(fmt_value(table[fp][t]) if t in table[fp] else MISSING for t in matrix.threats)]
-        for fp in matrix.fingerprints
-    ]
+    cells = [[fp, *(_cell(matrix, table, fp, t) for t in matrix.threats)] for fp in matrix.fingerprints]
     return headers, cells
 
 
