@@ -10,7 +10,7 @@ batch of 80."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -47,12 +47,7 @@ SPEC = PoolSpec(("finetune(ftal,data=owner)", "prune(0.5,ft=1,data=owner)"), ("s
 FAST = {"pool_spec": SPEC, "budget": 20, "epochs": 200, "lr": 1.0}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one intra-op thread (conftest)
 
 
 @pytest.fixture(scope="module")

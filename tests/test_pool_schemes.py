@@ -5,7 +5,6 @@ few optimisation steps, so the file stays well under a minute on two busy cores.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,13 +45,7 @@ FAST = {  # few steps / seeds / rounds: the schemes' logic, not their paper-scal
 NAMES = sorted(SPECS)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """8×8 models gain nothing from intra-op threads, and two threads on two shared cores thrash."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one intra-op thread (conftest)
 
 
 @pytest.fixture(scope="module")

@@ -419,3 +419,17 @@ def test_threat_cells_on_fewer_seeds_name_them() -> None:
     assert matrix.cell_seeds("akh", "blur") == (0,) and matrix.cell_seeds("akh", "crop") is None
     text = format_threat_matrix(matrix)
     assert "(seed 0)" in text and text.count("(seed 0)") == 2  # blur's AUC and TPR cells
+
+
+def test_accuracy_cost_is_measured_on_every_class_of_a_sorted_split() -> None:
+    """mnist5k's test split is sorted by class: the accuracy subset is a seeded random draw, not a prefix
+    (the first 256 images held only digits 0–2, and a guard that distrusts zeros looked 4x costlier)."""
+    from modelprint.bench.runner import accuracy_subset
+    from modelprint.data import Dataset
+
+    labels = torch.arange(10).repeat_interleave(100)
+    sorted_split = Dataset("sorted", torch.rand(1000, 1, 4, 4), labels, 10, (0.5,), (0.25,))
+    sub = accuracy_subset(sorted_split, 256)
+    assert len(sub) == 256 and set(sub.labels.tolist()) == set(range(10))
+    assert torch.equal(sub.labels, accuracy_subset(sorted_split, 256).labels)  # fixed seed
+    assert accuracy_subset(sorted_split, 5000) is sorted_split

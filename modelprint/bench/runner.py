@@ -90,6 +90,15 @@ def with_budgets(
     return [(f"{fp.name}@{b}", dataclasses.replace(fp, budget=b)) for fp in fingerprints for b in budgets]
 
 
+def accuracy_subset(test: Dataset, n: int) -> Dataset:
+    """``n`` test images drawn without replacement under a fixed seed, in their original order: splits may be
+    sorted by class (mnist5k's is), so the first ``n`` would measure only the first few classes."""
+    if n >= len(test):
+        return test
+    pick = torch.randperm(len(test), generator=torch.Generator().manual_seed(derive_seed("accuracy")))[:n]
+    return test.subset(pick.sort().values)
+
+
 def threat_accuracy(
     model: Classifier, threat: Threat | None, data: Dataset, *, seed: int = 0, batch: int = 256
 ) -> float:
@@ -150,7 +159,8 @@ def run_benchmark(
     (seed, suspect, threat), so scores do not depend on run order. Keys are made once per (scheme, seed,
     victim). A scheme needing more access than a threat leaves (a probs scheme behind ``labels``) is not
     scored there: counted in ``RunStats.unsupported`` and logged. Each threat's accuracy cost (and the clean
-    accuracy) is measured once per victim on the first ``accuracy_images`` test images (0: not measured).
+    accuracy) is measured once per victim on ``accuracy_images`` test images drawn at random under a fixed
+    seed (0: not measured; :func:`accuracy_subset`).
 
     Pool-based schemes get their owner-side pool built (``executor``) in ``store``; a pool member that is
     also a suspect or victim of the preset is refused (:class:`PoolOverlapError`) unless ``allow_overlap``."""
@@ -168,8 +178,7 @@ def run_benchmark(
                 check_disjoint([lin for side in spec.lineages(victim) for lin in side], evaluated)
 
     if threats and accuracy_images > 0:
-        test = ctx.split("test")
-        test = test.subset(torch.arange(min(accuracy_images, len(test))))
+        test = accuracy_subset(ctx.split("test"), accuracy_images)
         known = {(a.threat, a.model) for a in results.accuracies(preset=preset.name)}
         for tspec, threat in conditions:
             for victim in preset.victims:
