@@ -27,6 +27,7 @@ __all__ = [
     "THREATS",
     "InputThreat",
     "OutputThreat",
+    "QueryOutputThreat",
     "Threat",
     "ThreatChain",
     "ThreatSpecError",
@@ -87,7 +88,7 @@ class ThreatWrapped:
     """The Classifier a threat makes of ``model``: the threat's ``process`` runs on every call with the
     wrapper's generator, so a given seed and call sequence always give the same answers."""
 
-    def __init__(self, model: Classifier, threat: InputThreat | OutputThreat, seed: int = 0) -> None:
+    def __init__(self, model: Classifier, threat: InputThreat | QueryOutputThreat, seed: int = 0) -> None:
         self.output: Output = threat.output_for(model.output)
         self.model = model
         self.threat = threat
@@ -128,9 +129,15 @@ class InputThreat(Threat):
 
 
 class OutputThreat(Threat):
-    """Output defence (spec §18): ``process`` queries the model and changes what it answers."""
+    """Output defence (spec §18): changes what the model answers. Per-query defences subclass
+    :class:`QueryOutputThreat`; defences with state of their own (DP-Logits' noise stream, a fitted query
+    detector) implement ``wrap`` with their own wrapper."""
 
     kind: ClassVar[Kind] = "output"
+
+
+class QueryOutputThreat(OutputThreat):
+    """Output defence applied batch by batch: ``process`` queries the model and changes its answer."""
 
     @abstractmethod
     def process(self, model: Classifier, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor: ...

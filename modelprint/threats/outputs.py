@@ -12,7 +12,13 @@ import torch
 
 from modelprint.models.access import AccessError, to_labels, to_probs
 from modelprint.models.base import Classifier
-from modelprint.threats.base import OutputThreat, ThreatSpecError, needs_scores, register_threat
+from modelprint.threats.base import (
+    OutputThreat,
+    QueryOutputThreat,
+    ThreatSpecError,
+    needs_scores,
+    register_threat,
+)
 from modelprint.threats.dp_logits import DPLogits, Mechanism
 from modelprint.types import Output
 
@@ -21,7 +27,7 @@ __all__ = ["DPLogitsThreat", "Labels", "Poison", "Round", "Smoothing", "TopK"]
 
 @register_threat
 @dataclass(frozen=True)
-class TopK(OutputThreat):
+class TopK(QueryOutputThreat):
     """Only the ``k`` most likely labels, best first, (N,k) (spec §18; FBI's code default k = 3 [C])."""
 
     k: int = 3
@@ -45,7 +51,7 @@ class TopK(OutputThreat):
 
 @register_threat
 @dataclass(frozen=True)
-class Labels(OutputThreat):
+class Labels(QueryOutputThreat):
     """Label only: the argmax, (N,) (spec §18, the harshest access)."""
 
     name: ClassVar[str] = "labels"
@@ -75,9 +81,6 @@ class DPLogitsThreat(OutputThreat):
         needs_scores(self.name, output)
         return output
 
-    def process(self, model: Classifier, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        raise NotImplementedError("dp-logits answers through DPLogits (see wrap)")
-
     def wrap(self, model: Classifier, seed: int = 0) -> Classifier:
         self.output_for(model.output)
         mechanism: Mechanism = self.mechanism
@@ -86,7 +89,7 @@ class DPLogitsThreat(OutputThreat):
 
 @register_threat
 @dataclass(frozen=True)
-class Round(OutputThreat):
+class Round(QueryOutputThreat):
     """Probabilities rounded to ``decimals`` places, not renormalised (spec §18 [D]: d ∈ {1, 2}); small
     classes become exact zeros, so representations should clamp before taking logs."""
 
@@ -107,7 +110,7 @@ class Round(OutputThreat):
 
 @register_threat
 @dataclass(frozen=True)
-class Poison(OutputThreat):
+class Poison(QueryOutputThreat):
     """Prediction poisoning, simple version [D]: p̃ = (1 − ε)·p + ε·r with r ~ Dirichlet(1, …, 1) fresh per
     query, then the top label restored by swapping p̃'s entries at the old and new argmax, so label
     accuracy is kept (up to ties) while the probabilities lose much of their information. Orekondy et
@@ -136,7 +139,7 @@ class Poison(OutputThreat):
 
 @register_threat
 @dataclass(frozen=True)
-class Smoothing(OutputThreat):
+class Smoothing(QueryOutputThreat):
     """Randomised smoothing (Cohen et al.): ``n`` copies x + N(0, ``sigma``²) per query (not clipped).
     ``mode=vote`` answers the majority label (ties: the smaller label); ``mode=mean`` the mean of the
     model's outputs at its own level (FBI [C] averages logits). FBI sweeps σ ∈ {0.01 … 0.1} with n = 100

@@ -139,9 +139,6 @@ class Guard(OutputThreat):
     def output_for(self, output: Output) -> Output:
         return output
 
-    def process(self, model: Classifier, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        raise NotImplementedError("guard answers through Guarded (see wrap)")
-
     def fitted_detector(self, model: TorchClassifier) -> QueryDetector:
         """The detector fitted on ``model`` and the deployer's clean data (cached per process)."""
         data = _load(deployer_dataset(model, self.dataset), self.split)
