@@ -45,6 +45,13 @@ HomeOpt = Annotated[
     typer.Option("--home", help="Artifact folder (default $MODELPRINT_HOME or ./modelprint-data)."),
 ]
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Build the preset on another dataset.")]
+BudgetOpt = Annotated[int | None, typer.Option(help="Queries per fingerprint (default: each scheme's).")]
+FingerprintsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--fingerprint", "-f", help="NAME or NAME:key=value,..., e.g. cae:max_seeds=512 (repeatable)."
+    ),
+]
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="inline | local (worker processes) | dask.")]
 JobsOpt = Annotated[int | None, typer.Option("--jobs", help="Worker processes (default: CPU count).")]
 SchedulerOpt = Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler, tcp://host:port.")]
@@ -262,16 +269,9 @@ def _write_report(
 @bench_app.command("run")
 def bench_run(
     preset: str,
-    fingerprint: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--fingerprint", "-f", help="NAME or NAME:key=value,..., e.g. cae:max_seeds=512 (repeatable)."
-        ),
-    ] = None,
+    fingerprint: FingerprintsOpt = None,
     seeds: Annotated[str, typer.Option(help="Seeds, e.g. 0,1,2 or 0-4.")] = "0,1,2",
-    budget: Annotated[
-        int | None, typer.Option(help="Queries per fingerprint (default: each scheme's).")
-    ] = None,
+    budget: BudgetOpt = None,
     dataset: DatasetOpt = None,
     data_root: DataRootOpt = None,
     recipe: RecipeOpt = None,
@@ -337,10 +337,7 @@ def bench_run(
 @bench_app.command("detect")
 def bench_detect(
     preset: str,
-    fingerprint: Annotated[
-        list[str] | None,
-        typer.Option("--fingerprint", "-f", help="NAME or NAME:key=value,... (repeatable)."),
-    ] = None,
+    fingerprint: FingerprintsOpt = None,
     detector: Annotated[
         list[str] | None,
         typer.Option(
@@ -351,9 +348,7 @@ def bench_detect(
         ),
     ] = None,
     seeds: Annotated[str, typer.Option(help="Seeds, e.g. 0,1,2 or 0-4.")] = "0",
-    budget: Annotated[
-        int | None, typer.Option(help="Queries per fingerprint (default: each scheme's).")
-    ] = None,
+    budget: BudgetOpt = None,
     dataset: DatasetOpt = None,
     data_root: DataRootOpt = None,
     recipe: RecipeOpt = None,
