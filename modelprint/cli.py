@@ -200,6 +200,7 @@ def _write_report(
     ws: Workspace, preset: str | None, fingerprints: list[str] | None, out: Path | None
 ) -> Path:
     from modelprint.report import ExtraSection, format_table, render_html, summarise
+    from modelprint.report.ablation import ablation_sections, format_ablation
     from modelprint.report.anafp import anafp_sections
     from modelprint.report.budget import budget_curves
     from modelprint.report.detection import detection_matrix, detection_sections, format_detection_matrix
@@ -239,6 +240,9 @@ def _write_report(
     extra.update(threat_sections(matrix, costs))
     extra.update(anafp_sections(summary, rows, ws.keys))
     extra.update(query_sections(rows, ws.keys))
+    if ablation := format_ablation(summary):
+        typer.echo(ablation)
+    extra.update(ablation_sections(summary))
     extra.update(
         sweep_sections(rows, summary, plotted([f.fingerprint for f in summary.fingerprints]), matrix, costs)
     )

@@ -22,7 +22,7 @@ import modelprint.queries.naturalfinger as nf
 from modelprint.attacks import AttackContext
 from modelprint.bench.runner import key_dir
 from modelprint.cli import app
-from modelprint.fingerprints import FINGERPRINTS, Fingerprint
+from modelprint.fingerprints import FINGERPRINTS, Fingerprint, parse_fingerprint
 from modelprint.gan import ConditionalGan, GanSpec, GanStore, layout, train_gan
 from modelprint.models.access import Suspect
 from modelprint.pools import Pool, PoolEnsemble, PoolSpec, build_pool, check_disjoint
@@ -306,6 +306,33 @@ def test_screening_keeps_only_samples_meeting_both_label_conditions(tiny: TinyZo
     assert float(met[1]) == pytest.approx(len(positives) / len(everyone))
 
 
+def test_fill_tops_a_short_key_up_with_the_samples_closest_to_passing(
+    tiny: TinyZoo, pool: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``fill=True`` a key whose screening passed too few samples keeps those first, then the
+    samples that met the most conditions, best first; the default keeps only the passing ones."""
+    real_screen = NaturalFingerQueries.screen
+
+    def three_pass(self: NaturalFingerQueries, x: torch.Tensor, *args: object, **kw: object):
+        kept, _ = real_screen(self, x, *args, **kw)  # type: ignore[arg-type]
+        met = torch.linspace(0.1, 0.9, len(x)).flip(0)[torch.randperm(len(x), generator=torch.Generator())]
+        kept = torch.zeros_like(kept)
+        kept[[4, 9, 20]] = True
+        return kept, met
+
+    monkeypatch.setattr(NaturalFingerQueries, "screen", three_pass)
+    victim, data = tiny.load(tiny.source), tiny.data()
+    strict = scheme(budget=8, epochs=2).generate(victim, data, seed=3, pool=pool)
+    filled = scheme(budget=8, epochs=2, fill=True).generate(victim, data, seed=3, pool=pool)
+    assert len(strict.queries) == 3 and torch.all(strict.queries.extras["screened"])
+    extras = filled.queries.extras
+    assert len(filled.queries) == 8 and int(extras["num_selected"]) == 3
+    assert extras["screened"].tolist() == [True] * 3 + [False] * 5
+    assert torch.equal(filled.queries.inputs[:3], strict.queries.inputs)
+    topped = extras["met"][3:]
+    assert torch.all(topped[:-1] >= topped[1:]) and float(topped[0]) == pytest.approx(0.9, abs=0.02)
+
+
 # --------------------------------------------------------------------------- the scheme end to end
 
 
@@ -406,3 +433,11 @@ def test_query_grid_draws_every_key(tiny: TinyZoo, pool: Pool, tmp_path: Path) -
         "ipguard: 4 queries",
     ]
     assert query_sections([replace(row, fingerprint="ipguard")], tmp_path) == {}  # NaturalFinger not run
+    # a run with non-default settings is drawn under its own label, next to the default ipguard keys
+    variant = parse_fingerprint("naturalfinger:epochs=20")
+    key.save(key_dir(tmp_path, variant, tiny.source, 0))
+    sections = query_sections([replace(row, fingerprint=variant.name)], tmp_path, per_key=6)
+    assert [sub.get_suptitle() for sub in sections["Query images (seed 0)"].subfigs] == [
+        f"naturalfinger:epochs=20: {len(key.queries)} queries",
+        "ipguard: 4 queries",
+    ]

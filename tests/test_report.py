@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,24 @@ def test_summarise_expected_numbers():
 
     assert summarise(_rows(), ddof=1).fingerprints[1].auc_std == pytest.approx(0.0625)
 
+    # ARUC (IPGuard): integral over beta in [0, 1] of min(R, U). alpha's positives {.8, .85, .9, .95} and
+    # negatives {0, .1, .4, .5}: U on (0, .5] is 1/4, 2/4, 3/4 (area .25), min = 1 on (.5, .8] (.3),
+    # R on (.8, 1] is 3/4, 2/4, 1/4, 0 (area .075): .625 for every seed.
+    assert alpha.aruc_mean == pytest.approx(0.625) and alpha.aruc_std == pytest.approx(0.0)
+    assert [s.aruc for s in alpha.per_seed] == pytest.approx([0.625] * 3)
+    assert summary.per_task_aruc["alpha"]["same"] == pytest.approx(0.25 + 0.3 + 0.1 * 0.5)
+
+
+def test_aruc_is_undefined_for_scores_outside_the_unit_interval():
+    rows = [r for r in _rows() if r.fingerprint == "alpha"]
+    shifted = [replace(r, fingerprint="cosine", score=2 * r.score - 1.5) for r in rows]
+    summary = summarise(rows + shifted)
+    alpha, cosine = summary.fingerprints
+    assert alpha.aruc_mean == pytest.approx(0.625)
+    assert math.isnan(cosine.aruc_mean) and cosine.auc_mean == pytest.approx(1.0)
+    assert math.isnan(summary.per_task_aruc["cosine"]["same"])
+    assert "n/a" in format_table(summary).splitlines()[3]
+
 
 def test_summarise_task_order_and_partial_tasks():
     rows = _rows()
@@ -85,7 +104,15 @@ def test_format_table():
     text = format_table(summarise(_rows()))
     main, per_task = text.strip().split("\n\n")
     main_lines = main.splitlines()
-    assert main_lines[0].split() == ["fingerprint", "AUC", "TPR@5%FPR", "queries", "ms/verification", "seeds"]
+    assert main_lines[0].split() == [
+        "fingerprint",
+        "AUC",
+        "TPR@5%FPR",
+        "ARUC",
+        "queries",
+        "ms/verification",
+        "seeds",
+    ]
     assert "1.000 ± 0.000" in main_lines[2] and main_lines[2].startswith("alpha")
     beta_line = main_lines[3]
     assert beta_line.startswith("beta")
@@ -162,3 +189,31 @@ def test_plots_keep_named_schemes_and_the_best_combinations() -> None:
     assert len(drawn) == PLOTTED and {"akh", "random", "q=a", "q=b"} <= set(drawn)
     assert drawn == [n for n in names if n in drawn]  # table (rank) order kept
     assert plotted(["akh", "random"]) == ["akh", "random"]
+
+
+def test_naturalfinger_ablation_table_reads_the_trick_settings():
+    """The trick table of NaturalFinger's ablation (paper Table 3): one row per label, tricks read from
+    the typed settings, all tricks on first; no table unless some trick is off."""
+    from modelprint.report.ablation import ablation_records, ablation_sections, format_ablation
+
+    base = [r for r in _rows() if r.fingerprint == "alpha"]
+    ablated = "naturalfinger:adversarial_label=false,epochs=200"
+    labels = ["naturalfinger:transform=false", "naturalfinger", ablated]
+    rows = [replace(r, fingerprint=label) for label in labels for r in base]
+    assert ablation_records(summarise(base)) is None
+    assert ablation_records(summarise([r for r in rows if r.fingerprint == "naturalfinger"])) is None
+    assert ablation_sections(summarise(base)) == {} and format_ablation(summarise(base)) == ""
+    records = ablation_records(summarise(rows + base))
+    assert records is not None
+    headers, cells = records
+    tricks = ["adversarial label", "input transformation", "discriminator loss"]
+    assert headers[1:5] == [*tricks, "other settings"]
+    assert [c[:5] for c in cells] == [
+        ["naturalfinger", "on", "on", "on", "defaults"],
+        ["naturalfinger:transform=false", "on", "off", "on", "defaults"],
+        [ablated, "off", "on", "on", "epochs=200"],
+    ]
+    assert cells[0][headers.index("ARUC")] == "0.625 ± 0.000"
+    assert "NaturalFinger ablation" in ablation_sections(summarise(rows))
+    with pytest.raises(Exception, match="no parameter"):
+        ablation_records(summarise([replace(r, fingerprint="naturalfinger:bogus=1") for r in base]))

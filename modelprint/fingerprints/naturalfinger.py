@@ -32,6 +32,8 @@ def naturalfinger(
     adv_label_pool: AdvLabelPool = "negative",
     d_loss: DLoss = "paper",
     initial: Initial = "correct",
+    candidates: int = 10,
+    fill: bool = False,
 ) -> Fingerprint:
     """GAN samples whose latents are optimised so derived models keep a label and independent ones switch,
     screened under transformations; hard labels; match rate; label-only.
@@ -43,10 +45,12 @@ def naturalfinger(
     a random transformation per step; screened under every transformation. Pool: victim + 8 positives,
     8 negatives. The three tricks of the paper's ablation (adversarial label, input transformation,
     discriminator loss) switch off with ``adversarial_label`` / ``transform`` / ``discriminator_loss``.
-    R = labels, D = match rate. 100 label queries."""
+    ``candidates``·budget initial latents are optimised at most (the spec's "about 10 × |Q|"); ``fill``
+    tops a short key up with the samples closest to passing screening (a [D] option for pools on which
+    few samples pass). R = labels, D = match rate. 100 label queries."""
     sampler = NaturalFingerQueries(
         pool_spec=pool_spec, batch=batch, epochs=epochs, lr=lr, kappa=kappa, lam=lam, model_batch=model_batch,
         adversarial_label=adversarial_label, transform=transform, discriminator_loss=discriminator_loss,
-        adv_label_pool=adv_label_pool, d_loss=d_loss, initial=initial,
+        adv_label_pool=adv_label_pool, d_loss=d_loss, initial=initial, candidates=candidates, fill=fill,
     )  # fmt: skip
     return Fingerprint("naturalfinger", sampler, HardLabels(), MatchRate(), budget)

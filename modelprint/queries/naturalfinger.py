@@ -124,12 +124,16 @@ class NaturalFingerQueries(PoolSampler):
        list (each applied once with fresh randomness; only identity with ``transform=False``), every
        positive predicts Y_orig and every negative Y_adv. Batches continue until ``budget`` samples pass.
 
+    With ``fill=True`` [D], when fewer than ``budget`` samples pass, the rest of the budget is topped up
+    with the optimised samples that meet the most (model, transformation) conditions, best first; the
+    extras ``screened`` (bool per query) and ``met`` (fraction of conditions met) say which are which.
+
     Deviations [D]: Y_adv is the mode among labels ≠ Y_orig (ties, and samples where no model flipped,
     go to the class with the highest mean probability on the adversarial images), since a sample with
     Y_adv = Y_orig can never pass screening. If no sample passes, the one that satisfies the most
     (model, transformation) conditions is returned and a warning is logged. The key's reference is the
     victim's label, which screening makes Y_orig. Extras: ``latent`` (z), ``class_code`` (c), ``y_adv``,
-    ``batch``, ``num_selected``; the queries' ``labels`` are the class codes."""
+    ``batch``, ``met``, ``screened``, ``num_selected``; the queries' ``labels`` are the class codes."""
 
     structure: QueryStructure = "points"
 
@@ -153,6 +157,7 @@ class NaturalFingerQueries(PoolSampler):
         adv_label_pool: AdvLabelPool = "negative",
         d_loss: DLoss = "paper",
         initial: Initial = "correct",
+        fill: bool = False,
     ) -> None:
         if min(batch, epochs, model_batch, draw, candidates, max_draws) < 1:
             raise ValueError("batch, epochs, model_batch, draw, candidates and max_draws must be positive")
@@ -179,6 +184,7 @@ class NaturalFingerQueries(PoolSampler):
         self.adv_label_pool = adv_label_pool
         self.d_loss = d_loss
         self.initial = initial
+        self.fill = fill
 
     def transforms(self, size: int) -> list[tuple[str, Transform]]:
         """The transformation list in use (identity alone when the trick is off)."""
@@ -370,8 +376,13 @@ class NaturalFingerQueries(PoolSampler):
         chosen = cat["kept"].nonzero().flatten()[:budget]
         if len(chosen) < budget:
             log.warning("NaturalFinger: only %d of %d samples passed screening", len(chosen), budget)
+        if self.fill and len(chosen) < budget:
+            rest = (~cat["kept"]).nonzero().flatten()
+            best = rest[cat["met"][rest].argsort(descending=True, stable=True)]
+            chosen = torch.cat([chosen, best[: budget - len(chosen)]])
         if len(chosen) == 0:
             chosen = cat["met"].argmax().view(1)
-        extras = {k: cat[k][chosen] for k in ("latent", "class_code", "y_adv", "batch")}
+        extras = {k: cat[k][chosen] for k in ("latent", "class_code", "y_adv", "batch", "met")}
+        extras["screened"] = cat["kept"][chosen]
         extras["num_selected"] = torch.tensor(int(cat["kept"].sum().clamp_max(budget)))
         return Queries(cat["inputs"][chosen], cat["class_code"][chosen], extras)

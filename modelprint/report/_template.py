@@ -42,6 +42,10 @@ values are mean ± std over seeds. Costs are per verification (one suspect).</p>
 {{ table(per_task_tpr) }}
 <h3>ROC AUC</h3>
 {{ table(per_task_auc) }}
+<h3>ARUC</h3>
+<p class="note">IPGuard's area under the robustness-uniqueness curves, integrated over thresholds in
+[0, 1]: defined for match-rate scores only (n/a for schemes whose scores leave [0, 1]).</p>
+{{ table(per_task_aruc) }}
 {% endif %}
 
 <h2 id="per-seed">Per seed</h2>

@@ -170,13 +170,14 @@ def _summary_table(summary: Summary) -> dict[str, Any]:
 
 
 def _per_seed_table(summary: Summary) -> dict[str, Any]:
-    headers = ["fingerprint", "seed", "AUC", tpr_label(summary.fpr), "positives", "negatives"]
+    headers = ["fingerprint", "seed", "AUC", tpr_label(summary.fpr), "ARUC", "positives", "negatives"]
     cells = [
         [
             f.fingerprint,
             str(s.seed),
             fmt_value(s.auc),
             fmt_value(s.tpr),
+            fmt_value(s.aruc),
             str(s.n_positives),
             str(s.n_negatives),
         ]
@@ -286,6 +287,7 @@ def render_html(
         tpr_label=tpr_label(fpr),
         per_task_tpr=_table(*task_records(summary, "tpr")),
         per_task_auc=_table(*task_records(summary, "auc")),
+        per_task_aruc=_table(*task_records(summary, "aruc")),
         per_seed=_per_seed_table(summary),
         plots=[_roc_plot(rows, drawn, fpr), _distribution_plot(rows, summary, drawn)],
         suspects=_suspects_table(rows, summary, fingerprints),

@@ -60,29 +60,46 @@ def query_grid(keys: Sequence[tuple[str, Key]], *, per_key: int = 16, columns: i
     return fig
 
 
+def _base(label: str) -> str:
+    return label.partition(":")[0].partition("@")[0]
+
+
 def stored_keys(
-    keys_root: Path, victim: str, seed: int, schemes: Iterable[str] = COMPARED
+    keys_root: Path, victim: str, seed: int, labels: Iterable[str] = COMPARED
 ) -> list[tuple[str, Key]]:
-    """The runner's stored keys (``root/<scheme>/<victim id>/seed<seed>-<digest>``) of each scheme for
-    ``victim`` and ``seed``; schemes without one are left out, the first config (by path) is used."""
+    """The runner's stored keys (``root/<label>/<victim id>/seed<seed>-<digest>``) of each fingerprint
+    label for ``victim`` and ``seed``; labels without one are left out, the first config (by path) is used."""
     found: list[tuple[str, Key]] = []
-    for scheme in schemes:
-        paths = sorted((Path(keys_root) / scheme / model_id(victim)).glob(f"seed{seed}-*/key.json"))
+    for label in labels:
+        paths = sorted((Path(keys_root) / label / model_id(victim)).glob(f"seed{seed}-*/key.json"))
         if paths:
-            found.append((scheme, Key.load(paths[0].parent)))
+            found.append((label, Key.load(paths[0].parent)))
     return found
+
+
+def compared_labels(rows: Sequence[ScoreRow], schemes: Sequence[str] = COMPARED) -> list[str]:
+    """Per scheme, the label whose keys to draw: the scheme's first label scored in ``rows`` when its
+    default settings were not (``naturalfinger:epochs=200``), else the scheme's own name."""
+    scored = list(dict.fromkeys(r.fingerprint for r in rows))
+    chosen = []
+    for scheme in schemes:
+        mine = [label for label in scored if _base(label) == scheme]
+        chosen.append(mine[0] if mine and scheme not in mine else scheme)
+    return chosen
 
 
 def query_sections(
     rows: Sequence[ScoreRow], keys_root: Path, *, schemes: Sequence[str] = COMPARED, per_key: int = 16
 ) -> dict[str, Figure]:
-    """``extra_sections`` for :func:`~modelprint.report.render_html`: the query grid of ``schemes`` for
-    the first victim and the lowest seed that NaturalFinger was scored on; empty when it was not run."""
-    scored = sorted({(r.seed, r.victim) for r in rows if r.fingerprint == schemes[0]})
+    """``extra_sections`` for :func:`~modelprint.report.render_html`: the query grid of ``schemes`` (one
+    label each, see :func:`compared_labels`) for the first victim and the lowest seed that the first
+    scheme was scored on; empty when it was not run."""
+    labels = compared_labels(rows, schemes)
+    scored = sorted({(r.seed, r.victim) for r in rows if labels and r.fingerprint == labels[0]})
     if not scored:
         return {}
     seed, victim = scored[0]
-    keys = stored_keys(keys_root, victim, seed, schemes)
+    keys = stored_keys(keys_root, victim, seed, labels)
     if not keys:
         return {}
     log.info("query grid: %s for seed %d", ", ".join(k for k, _ in keys), seed)

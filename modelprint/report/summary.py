@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from modelprint.metrics import roc_auc, tpr_at_fpr
+from modelprint.metrics import aruc, roc_auc, tpr_at_fpr
 from modelprint.report.rows import ScoreRow
 
 __all__ = ["FingerprintSummary", "SeedMetrics", "Summary", "format_table", "summarise", "tpr_label"]
@@ -17,18 +17,20 @@ __all__ = ["FingerprintSummary", "SeedMetrics", "Summary", "format_table", "summ
 
 @dataclass(frozen=True)
 class SeedMetrics:
-    """One fingerprint's metrics over all the pairs of one seed."""
+    """One fingerprint's metrics over all the pairs of one seed; ``aruc`` (IPGuard's area under the
+    robustness-uniqueness curves) is NaN unless every score lies in [0, 1], as match rates do."""
 
     seed: int
     auc: float
     tpr: float
     n_positives: int
     n_negatives: int
+    aruc: float = float("nan")
 
 
 @dataclass(frozen=True)
 class FingerprintSummary:
-    """Metrics of one fingerprint: AUC and TPR at the target FPR per seed, then mean/std over seeds
+    """Metrics of one fingerprint: AUC, TPR at the target FPR and ARUC per seed, then mean/std over seeds
     (seeds where a metric is undefined are left out); mean cost per verification; pair counts summed over
     seeds."""
 
@@ -43,13 +45,15 @@ class FingerprintSummary:
     n_positives: int
     n_negatives: int
     per_seed: tuple[SeedMetrics, ...]
+    aruc_mean: float = float("nan")
+    aruc_std: float = float("nan")
 
 
 @dataclass(frozen=True)
 class Summary:
-    """Result of :func:`summarise`. ``per_task_tpr[fingerprint][task]`` / ``per_task_auc[...]`` are the
-    metric on that task's positives against all negatives of the same seed, averaged over the seeds where
-    the task occurs (NaN when it never does for that fingerprint)."""
+    """Result of :func:`summarise`. ``per_task_tpr[fingerprint][task]``, ``per_task_auc[...]`` and
+    ``per_task_aruc[...]`` are the metric on that task's positives against all negatives of the same seed,
+    averaged over the seeds where the task occurs (NaN when it never does for that fingerprint)."""
 
     fingerprints: tuple[FingerprintSummary, ...]
     tasks: tuple[str, ...]
@@ -57,6 +61,7 @@ class Summary:
     per_task_tpr: Mapping[str, Mapping[str, float]]
     per_task_auc: Mapping[str, Mapping[str, float]]
     fpr: float = 0.05
+    per_task_aruc: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 def tpr_label(fpr: float) -> str:
@@ -85,10 +90,14 @@ def _ordered(first_seen: Sequence[str], order: Sequence[str] | None) -> tuple[st
     return (*head, *(t for t in first_seen if t not in named))
 
 
-def _metrics(rows: Sequence[ScoreRow], fpr: float) -> tuple[float, float]:
+def _metrics(rows: Sequence[ScoreRow], fpr: float) -> tuple[float, float, float]:
+    """(AUC, TPR@fpr, ARUC); ARUC is NaN when a score falls outside [0, 1] (it integrates over
+    thresholds in [0, 1], so it only fits match-rate-like scores)."""
     y = np.fromiter((bool(r.positive) for r in rows), dtype=np.bool_, count=len(rows))
     s = np.fromiter((float(r.score) for r in rows), dtype=np.float64, count=len(rows))
-    return roc_auc(y, s), tpr_at_fpr(y, s, fpr)
+    in_unit = bool(np.all((s >= 0.0) & (s <= 1.0)))
+    area = aruc(y, s) if in_unit and y.any() and not y.all() else float("nan")
+    return roc_auc(y, s), tpr_at_fpr(y, s, fpr), area
 
 
 def _finite(x: float) -> float:
@@ -125,27 +134,33 @@ def summarise(
     summaries: list[FingerprintSummary] = []
     per_task_tpr: dict[str, dict[str, float]] = {}
     per_task_auc: dict[str, dict[str, float]] = {}
+    per_task_aruc: dict[str, dict[str, float]] = {}
     for name, fp_rows in by_fp.items():
         by_seed: dict[int, list[ScoreRow]] = {}
         for r in fp_rows:
             by_seed.setdefault(r.seed, []).append(r)
         seeds: list[SeedMetrics] = []
-        task_values: dict[str, tuple[list[float], list[float]]] = {t: ([], []) for t in tasks}
+        task_values: dict[str, tuple[list[float], list[float], list[float]]] = {
+            t: ([], [], []) for t in tasks
+        }
         for seed, seed_rows in by_seed.items():
-            auc, tpr = _metrics(seed_rows, fpr)
+            auc, tpr, area = _metrics(seed_rows, fpr)
             n_pos = sum(bool(r.positive) for r in seed_rows)
-            seeds.append(SeedMetrics(seed, auc, tpr, n_pos, len(seed_rows) - n_pos))
+            seeds.append(SeedMetrics(seed, auc, tpr, n_pos, len(seed_rows) - n_pos, area))
             negatives = [r for r in seed_rows if not r.positive]
             for task in tasks:
                 task_pos = [r for r in seed_rows if r.positive and r.task == task]
                 if task_pos:
-                    t_auc, t_tpr = _metrics(task_pos + negatives, fpr)
+                    t_auc, t_tpr, t_aruc = _metrics(task_pos + negatives, fpr)
                     task_values[task][0].append(t_tpr)
                     task_values[task][1].append(t_auc)
+                    task_values[task][2].append(t_aruc)
         per_task_tpr[name] = {t: _nanmean(v[0]) for t, v in task_values.items()}
         per_task_auc[name] = {t: _nanmean(v[1]) for t, v in task_values.items()}
+        per_task_aruc[name] = {t: _nanmean(v[2]) for t, v in task_values.items()}
         auc_mean, auc_std = _mean_std([s.auc for s in seeds], ddof)
         tpr_mean, tpr_std = _mean_std([s.tpr for s in seeds], ddof)
+        aruc_mean, aruc_std = _mean_std([s.aruc for s in seeds], ddof)
         summaries.append(
             FingerprintSummary(
                 fingerprint=name,
@@ -159,6 +174,8 @@ def summarise(
                 n_positives=sum(s.n_positives for s in seeds),
                 n_negatives=sum(s.n_negatives for s in seeds),
                 per_seed=tuple(seeds),
+                aruc_mean=aruc_mean,
+                aruc_std=aruc_std,
             )
         )
     if rank:  # best first: TPR@fpr, then AUC; undefined metrics last
@@ -170,6 +187,7 @@ def summarise(
         per_task_tpr=per_task_tpr,
         per_task_auc=per_task_auc,
         fpr=fpr,
+        per_task_aruc=per_task_aruc,
     )
 
 
@@ -198,12 +216,13 @@ def fmt_ms(seconds: float) -> str:
 
 def summary_records(summary: Summary) -> tuple[list[str], list[list[str]]]:
     """Headers and formatted cells of the main table (shared by the text and HTML reports)."""
-    headers = ["fingerprint", "AUC", tpr_label(summary.fpr), "queries", "ms/verification", "seeds"]
+    headers = ["fingerprint", "AUC", tpr_label(summary.fpr), "ARUC", "queries", "ms/verification", "seeds"]
     cells = [
         [
             f.fingerprint,
             fmt_mean_std(f.auc_mean, f.auc_std),
             fmt_mean_std(f.tpr_mean, f.tpr_std),
+            fmt_mean_std(f.aruc_mean, f.aruc_std),
             fmt_queries(f.queries_mean),
             fmt_ms(f.seconds_mean),
             str(f.n_seeds),
@@ -214,8 +233,8 @@ def summary_records(summary: Summary) -> tuple[list[str], list[list[str]]]:
 
 
 def task_records(summary: Summary, metric: str = "tpr") -> tuple[list[str], list[list[str]]]:
-    """Headers and formatted cells of a per-task table (``metric`` is ``"tpr"`` or ``"auc"``)."""
-    table = {"tpr": summary.per_task_tpr, "auc": summary.per_task_auc}[metric]
+    """Headers and formatted cells of a per-task table (``metric`` is ``"tpr"``, ``"auc"`` or ``"aruc"``)."""
+    table = {"tpr": summary.per_task_tpr, "auc": summary.per_task_auc, "aruc": summary.per_task_aruc}[metric]
     headers = ["fingerprint", *summary.tasks]
     cells = [
         [f.fingerprint, *(fmt_value(table[f.fingerprint][t]) for t in summary.tasks)]
