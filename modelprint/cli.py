@@ -202,6 +202,7 @@ def _write_report(
     from modelprint.report import ExtraSection, format_table, render_html, summarise
     from modelprint.report.ablation import ablation_sections, format_ablation
     from modelprint.report.anafp import anafp_sections
+    from modelprint.report.architectures import architecture_sections
     from modelprint.report.budget import budget_curves
     from modelprint.report.detection import detection_matrix, detection_sections, format_detection_matrix
     from modelprint.report.html import plotted
@@ -243,6 +244,7 @@ def _write_report(
     if ablation := format_ablation(summary):
         typer.echo(ablation)
     extra.update(ablation_sections(summary))
+    extra.update(architecture_sections(rows, plotted([f.fingerprint for f in summary.fingerprints])))
     extra.update(
         sweep_sections(rows, summary, plotted([f.fingerprint for f in summary.fingerprints]), matrix, costs)
     )

@@ -217,3 +217,38 @@ def test_naturalfinger_ablation_table_reads_the_trick_settings():
     assert "NaturalFinger ablation" in ablation_sections(summarise(rows))
     with pytest.raises(Exception, match="no parameter"):
         ablation_records(summarise([replace(r, fingerprint="naturalfinger:bogus=1") for r in base]))
+
+
+def test_per_architecture_tables_split_attacks_by_the_architecture_they_build():
+    """Distillation/knockoff positives are broken down by the architecture of their last step (the
+    paper's per-architecture figures); attacks that keep the parent's architecture are not."""
+    from modelprint.report.architectures import architecture_of, architecture_records, architecture_sections
+
+    src = "train(cnn-m,mnist5k,0)"
+    assert architecture_of(f"{src}->knockoff(lenet)") == "lenet"
+    assert architecture_of(f"{src}->distill(resnet8,data=owner)") == "resnet8"
+    assert architecture_of(f"{src}->finetune(ftal)") is None and architecture_of(src) is None
+    rows = []
+    for seed in (0, 1):
+        for i, score in enumerate((0.9, 0.2)):  # lenet copy scores high, mlp copy low
+            arch = ("lenet", "mlp")[i]
+            suspect = f"{src}->knockoff({arch})"
+            rows.append(ScoreRow("mr", seed, src, suspect, True, "knockoff", score, 10, 0.0))
+            rows.append(ScoreRow("cos", seed, src, suspect, True, "knockoff", 2 * score - 1, 10, 0.0))
+        rows.append(ScoreRow("mr", seed, src, f"{src}->finetune(ftal)", True, "finetune", 1.0, 10, 0.0))
+        for j, score in enumerate((0.1, 0.5)):
+            neg = f"train(lenet,mnist5k,{j},data=attacker)"
+            rows.append(ScoreRow("mr", seed, src, neg, False, "independent", score, 10, 0.0))
+            rows.append(ScoreRow("cos", seed, src, neg, False, "independent", 2 * score - 1, 10, 0.0))
+    auc = architecture_records(rows, ["mr", "cos"], "auc")
+    area = architecture_records(rows, ["mr", "cos"], "aruc")
+    assert auc is not None and area is not None
+    assert auc[0] == ["attack / architecture", "mr", "cos"]
+    assert auc[1] == [["knockoff / lenet", "1.000", "1.000"], ["knockoff / mlp", "0.500", "0.500"]]
+    # ARUC of 0.9 against {0.1, 0.5}: U = 1/2 on (.1, .5], 1 on (.5, .9]: .2 + .4 = .6; n/a for "cos"
+    assert area[1][0] == ["knockoff / lenet", "0.600", "n/a"]
+    assert architecture_records([r for r in rows if r.task != "knockoff"], ["mr"]) is None
+    assert list(architecture_sections(rows, ["mr"])) == [
+        "ROC AUC per attack and architecture",
+        "ARUC per attack and architecture",
+    ]
