@@ -106,3 +106,33 @@ def test_random_ranks_derived_models_above_independent_ones_on_average(tiny: Tin
     independent = [verify(tiny, "random", key, lin) for lin in tiny.negatives()]
     assert sum(derived) / len(derived) > sum(independent) / len(independent)
     assert max(derived) > max(independent)
+
+
+@pytest.mark.parametrize("name", ["cae", "metafinger", "anafp", "naturalfinger"])
+def test_pool_scheme_settings_are_the_samplers_keyword_arguments(name: str) -> None:
+    """The pool schemes' settings are declared once, on the sampler: the factory takes ``budget`` and every
+    keyword the sampler takes, typed and defaulted as the sampler declares them."""
+    import inspect
+
+    from modelprint.fingerprints import parse_fingerprint
+    from modelprint.specs import SpecError, parameters
+
+    factory = FINGERPRINTS.get(name)
+    fp = factory()
+    sampler_params = inspect.signature(type(fp.sampler).__init__).parameters
+    factory_params = inspect.signature(factory).parameters
+    assert list(factory_params) == ["budget", *(p for p in sampler_params if p != "self")]
+    assert all(factory_params[k].default == p.default for k, p in sampler_params.items() if k != "self")
+    assert parameters(factory)["budget"] is int and fp.budget == 100 and fp.name == name
+    last = list(sampler_params)[-1]
+    assert parameters(factory)[last] == typing_hint(type(fp.sampler), last)
+    small = parse_fingerprint(f"{name}:budget=7")
+    assert small.budget == 7 and small.name == f"{name}:budget=7"
+    with pytest.raises(SpecError, match="no parameter"):
+        parse_fingerprint(f"{name}:no_such_setting=1")
+
+
+def typing_hint(cls: type, parameter: str) -> object:
+    import typing
+
+    return typing.get_type_hints(cls.__init__)[parameter]

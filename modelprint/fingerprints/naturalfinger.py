@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-from modelprint.detectors.matching import MatchRate
-from modelprint.fingerprints.base import FINGERPRINTS, Fingerprint
-from modelprint.pools import PoolSpec
-from modelprint.queries.naturalfinger import (
-    NATURALFINGER_POOL,
-    AdvLabelPool,
-    DLoss,
-    Initial,
+from modelprint.fingerprints.pooled import register_label_scheme
+from modelprint.queries.naturalfinger import NaturalFingerQueries
+
+naturalfinger = register_label_scheme(
+    "naturalfinger",
     NaturalFingerQueries,
-)
-from modelprint.representations.outputs import HardLabels
-
-
-@FINGERPRINTS.register("naturalfinger")
-def naturalfinger(
-    *,
-    budget: int = 100,
-    pool_spec: PoolSpec = NATURALFINGER_POOL,
-    batch: int = 80,
-    epochs: int = 1000,
-    lr: float = 0.1,
-    kappa: float = 50.0,
-    lam: float = 0.5,
-    model_batch: int = 4,
-    adversarial_label: bool = True,
-    transform: bool = True,
-    discriminator_loss: bool = True,
-    adv_label_pool: AdvLabelPool = "negative",
-    d_loss: DLoss = "paper",
-    initial: Initial = "correct",
-    candidates: int = 10,
-    fill: bool = False,
-) -> Fingerprint:
-    """GAN samples whose latents are optimised so derived models keep a label and independent ones switch,
+    doc="""GAN samples whose latents are optimised so derived models keep a label and independent ones switch,
     screened under transformations; hard labels; match rate; label-only.
 
     Q = :class:`NaturalFingerQueries` (Algorithm 1): latents of a class-conditional hinge GAN trained on
@@ -47,10 +20,5 @@ def naturalfinger(
     discriminator loss) switch off with ``adversarial_label`` / ``transform`` / ``discriminator_loss``.
     ``candidates``·budget initial latents are optimised at most (the spec's "about 10 × |Q|"); ``fill``
     tops a short key up with the samples closest to passing screening (a [D] option for pools on which
-    few samples pass). R = labels, D = match rate. 100 label queries."""
-    sampler = NaturalFingerQueries(
-        pool_spec=pool_spec, batch=batch, epochs=epochs, lr=lr, kappa=kappa, lam=lam, model_batch=model_batch,
-        adversarial_label=adversarial_label, transform=transform, discriminator_loss=discriminator_loss,
-        adv_label_pool=adv_label_pool, d_loss=d_loss, initial=initial, candidates=candidates, fill=fill,
-    )  # fmt: skip
-    return Fingerprint("naturalfinger", sampler, HardLabels(), MatchRate(), budget)
+    few samples pass). R = labels, D = match rate. 100 label queries.""",
+)
