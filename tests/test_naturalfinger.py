@@ -436,7 +436,8 @@ def test_query_grid_draws_every_key(tiny: TinyZoo, pool: Pool, tmp_path: Path) -
     # a run with non-default settings is drawn under its own label, next to the default ipguard keys
     variant = parse_fingerprint("naturalfinger:epochs=20")
     key.save(key_dir(tmp_path, variant, tiny.source, 0))
-    sections = query_sections([replace(row, fingerprint=variant.name)], tmp_path, per_key=6)
+    ablated = replace(row, fingerprint="naturalfinger:epochs=20,transform=false")  # not the one drawn
+    sections = query_sections([ablated, replace(row, fingerprint=variant.name)], tmp_path, per_key=6)
     assert [sub.get_suptitle() for sub in sections["Query images (seed 0)"].subfigs] == [
         f"naturalfinger:epochs=20: {len(key.queries)} queries",
         "ipguard: 4 queries",

@@ -78,13 +78,15 @@ def stored_keys(
 
 
 def compared_labels(rows: Sequence[ScoreRow], schemes: Sequence[str] = COMPARED) -> list[str]:
-    """Per scheme, the label whose keys to draw: the scheme's first label scored in ``rows`` when its
-    default settings were not (``naturalfinger:epochs=200``), else the scheme's own name."""
+    """Per scheme, the label whose keys to draw: when its default settings were not scored but others
+    were, the scored label with the fewest settings (``naturalfinger:epochs=200`` before its ablations),
+    else the scheme's own name."""
     scored = list(dict.fromkeys(r.fingerprint for r in rows))
     chosen = []
     for scheme in schemes:
         mine = [label for label in scored if _base(label) == scheme]
-        chosen.append(mine[0] if mine and scheme not in mine else scheme)
+        fewest = min(mine, key=lambda label: (label.count(","), len(label)), default=scheme)
+        chosen.append(scheme if scheme in mine else fewest)
     return chosen
 
 
