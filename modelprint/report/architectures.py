@@ -10,10 +10,10 @@ from collections.abc import Sequence
 import numpy as np
 from markupsafe import Markup
 
-from modelprint.metrics import aruc, roc_auc
+from modelprint.metrics import roc_auc
 from modelprint.models.archs import ARCHS
 from modelprint.report.rows import ScoreRow
-from modelprint.report.summary import fmt_value
+from modelprint.report.summary import fmt_value, unit_aruc
 from modelprint.report.threats import _html_table
 from modelprint.zoo.lineage import LineageError, parse_lineage
 
@@ -32,10 +32,6 @@ def architecture_of(lineage: str) -> str | None:
     return last.args[0]
 
 
-def _area(y: np.ndarray, s: np.ndarray) -> float:
-    return aruc(y, s) if bool(np.all((s >= 0.0) & (s <= 1.0))) else float("nan")
-
-
 def architecture_records(
     rows: Sequence[ScoreRow], fingerprints: Sequence[str], metric: str = "auc"
 ) -> tuple[list[str], list[list[str]]] | None:
@@ -44,7 +40,7 @@ def architecture_records(
     seeds. None when no positive's last step names an architecture."""
     if metric not in ("auc", "aruc"):
         raise ValueError(f"metric must be 'auc' or 'aruc', got {metric!r}")
-    score_of = roc_auc if metric == "auc" else _area
+    score_of = roc_auc if metric == "auc" else unit_aruc
     arch = {s: architecture_of(s) for s in {r.suspect for r in rows if r.positive}}
     groups = sorted({(r.task, a) for r in rows if r.positive and (a := arch[r.suspect]) is not None})
     if not groups:

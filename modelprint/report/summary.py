@@ -95,9 +95,14 @@ def _metrics(rows: Sequence[ScoreRow], fpr: float) -> tuple[float, float, float]
     thresholds in [0, 1], so it only fits match-rate-like scores)."""
     y = np.fromiter((bool(r.positive) for r in rows), dtype=np.bool_, count=len(rows))
     s = np.fromiter((float(r.score) for r in rows), dtype=np.float64, count=len(rows))
+    return roc_auc(y, s), tpr_at_fpr(y, s, fpr), unit_aruc(y, s)
+
+
+def unit_aruc(y: np.ndarray, s: np.ndarray) -> float:
+    """ARUC of labels ``y`` and scores ``s``, or NaN when a score leaves [0, 1] (ARUC integrates over
+    thresholds in [0, 1]) or when a class is empty."""
     in_unit = bool(np.all((s >= 0.0) & (s <= 1.0)))
-    area = aruc(y, s) if in_unit and y.any() and not y.all() else float("nan")
-    return roc_auc(y, s), tpr_at_fpr(y, s, fpr), area
+    return aruc(y, s) if in_unit and y.any() and not y.all() else float("nan")
 
 
 def _finite(x: float) -> float:
