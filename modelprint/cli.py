@@ -244,10 +244,9 @@ def _write_report(
     if ablation := format_ablation(summary):
         typer.echo(ablation)
     extra.update(ablation_sections(summary))
-    extra.update(architecture_sections(rows, plotted([f.fingerprint for f in summary.fingerprints])))
-    extra.update(
-        sweep_sections(rows, summary, plotted([f.fingerprint for f in summary.fingerprints]), matrix, costs)
-    )
+    drawn = plotted([f.fingerprint for f in summary.fingerprints])
+    extra.update(architecture_sections(rows, drawn))
+    extra.update(sweep_sections(rows, summary, drawn, matrix, costs))
     detected = detection_matrix(detections)
     if detected is not None:
         typer.echo(format_detection_matrix(detected))
