@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +57,14 @@ CREATE TABLE IF NOT EXISTS detection (
     PRIMARY KEY (preset, config, seed, victim, detector)
 );
 """
+
+
+def _key_fields(r: ScoreRecord) -> tuple[object, ...]:
+    return (r.fingerprint, r.config, r.seed, r.victim, r.suspect, r.threat, r.preset)
+
+
+def _value_fields(r: ScoreRecord) -> tuple[object, ...]:
+    return (r.score, r.queries, r.seconds, r.access)
 
 
 @dataclass(frozen=True)
@@ -150,25 +158,15 @@ class ResultsDB:
         return {r[0] for r in rows}
 
     def add(self, rec: ScoreRecord) -> None:
+        self.add_many([rec])
+
+    def add_many(self, recs: Sequence[ScoreRecord]) -> None:
+        """Store rows in one transaction (a scoring task's rows land together or not at all)."""
+        now = time.time()
         with self._tx() as c:
-            c.execute(
+            c.executemany(
                 "INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    rec.fingerprint,
-                    rec.config,
-                    rec.seed,
-                    rec.victim,
-                    rec.suspect,
-                    rec.threat,
-                    rec.preset,
-                    int(rec.positive),
-                    rec.task,
-                    rec.score,
-                    rec.queries,
-                    rec.seconds,
-                    rec.access,
-                    time.time(),
-                ),
+                [(*_key_fields(r), int(r.positive), r.task, *_value_fields(r), now) for r in recs],
             )
 
     def add_key(

@@ -1,7 +1,8 @@
 """The benchmark runner: fingerprints × seeds × (victim, suspect) pairs → scores in SQLite, resumable.
 
-Each suspect answers each distinct query batch once per run (:class:`SharedAnswers`); every scheme is still
-charged, in its stored row, for the queries it read, so query counts stay per-scheme and honest.
+The grid runs as tasks (:mod:`modelprint.bench.tasks`) on any executor. Each suspect answers each distinct
+query batch once per scoring task (all of a suspect's rows are in one task); every scheme is still charged,
+in its stored row, for the queries it read, so query counts stay per-scheme and honest.
 
 Deployment threats (spec §17 input processing, §18 output defences; :mod:`modelprint.threats`) are an
 evaluation axis: every (scheme, seed) is scored clean and behind each threat, with one key per (scheme,
@@ -10,29 +11,57 @@ seed, victim), and each threat's accuracy cost is measured on the victims (MFUE 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
 from modelprint.attacks import AttackContext
-from modelprint.bench.answers import SharedAnswers
-from modelprint.bench.results import AccuracyRecord, ResultsDB, ScoreRecord
+from modelprint.bench.results import AccuracyRecord, ResultsDB
+from modelprint.bench.tasks import (
+    GridContext,
+    KeyResult,
+    KeyTask,
+    ModelCache,
+    ScoreCell,
+    ScoreResult,
+    key_dir,
+    key_groups,
+    run_key_task,
+    run_score_task,
+    score_chunks,
+    serves,
+)
 from modelprint.data import Dataset
 from modelprint.fingerprints.base import Fingerprint
-from modelprint.models.access import AccessError, Suspect, to_labels
+from modelprint.models.access import to_labels
 from modelprint.models.base import Classifier, TorchClassifier
-from modelprint.pools import Pool, build_pool, check_disjoint
+from modelprint.pools import build_pool, check_disjoint
 from modelprint.threats import Threat, derive_seed
-from modelprint.types import Key, Output, Pair, Queries, gives_at_least
-from modelprint.zoo.executors import Executor
-from modelprint.zoo.lineage import model_id
+from modelprint.types import Output
+from modelprint.zoo.executors import BUILD_THREADS, Executor, InlineExecutor
 from modelprint.zoo.presets import Preset
 from modelprint.zoo.store import ModelStore
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+__all__ = [
+    "QURD_BUDGETS",
+    "RunStats",
+    "accuracy_subset",
+    "key_dir",
+    "run_benchmark",
+    "serves",
+    "threat_accuracy",
+    "with_budgets",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,35 +79,6 @@ class RunStats:
     seconds: float = 0.0
     #: pairs not scored because a threat leaves less access than the scheme needs (not stored)
     unsupported: int = 0
-
-
-class ModelCache:
-    """Loads each stored model once per run and wraps it so its answers are shared across schemes."""
-
-    def __init__(self, store: ModelStore) -> None:
-        self.store = store
-        self._models: dict[str, TorchClassifier] = {}
-        self._answers: dict[str, SharedAnswers] = {}
-
-    def get(self, lineage: str) -> TorchClassifier:
-        if lineage not in self._models:
-            self._models[lineage] = self.store.load(lineage)
-        return self._models[lineage]
-
-    def answers(self, lineage: str) -> SharedAnswers:
-        if lineage not in self._answers:
-            self._answers[lineage] = SharedAnswers(self.get(lineage))
-        return self._answers[lineage]
-
-    @property
-    def images_sent(self) -> int:
-        return sum(a.sent for a in self._answers.values())
-
-
-def key_dir(root: Path, fp: Fingerprint, victim: str, seed: int) -> Path:
-    """Where the key of (fingerprint config, victim, seed) is cached."""
-    digest = hashlib.sha256(repr(fp).encode()).hexdigest()[:10]
-    return root / fp.name / model_id(victim) / f"seed{seed}-{digest}"
 
 
 def with_budgets(
@@ -114,21 +114,30 @@ def threat_accuracy(
     return correct / len(data)
 
 
-def serves(threat: Threat | None, model_output: Output, level: Output) -> bool:
-    """Whether a model answering at ``model_output`` still serves ``level`` access behind ``threat``."""
-    if threat is None:
-        return gives_at_least(model_output, level)
-    try:
-        return gives_at_least(threat.output_for(model_output), level)
-    except AccessError:
-        return False
-
-
 def _threat_specs(threats: Sequence[Threat]) -> list[tuple[str, Threat | None]]:
     out: dict[str, Threat | None] = {"": None}
     for t in threats:
         out.setdefault(t.spec, t)
     return list(out.items())
+
+
+def _submit_all(
+    executor: Executor, fn: Callable[[T], R], tasks: Sequence[T], on_done: Callable[[R], None]
+) -> None:
+    """Run ``tasks`` on ``executor`` (at most its capacity in flight), calling ``on_done`` in this process
+    as each finishes; a task's error is raised here after the others in flight are cancelled."""
+    waiting = list(tasks)
+    pending: set[Future[R]] = set()
+    try:
+        while waiting or pending:
+            while waiting and len(pending) < max(1, executor.capacity):
+                pending.add(executor.submit(fn, waiting.pop(0)))
+            for fut in executor.wait_any(pending):
+                pending.discard(fut)
+                on_done(fut.result())
+    finally:
+        for fut in pending:
+            fut.cancel()
 
 
 def run_benchmark(
@@ -148,29 +157,37 @@ def run_benchmark(
     allow_overlap: bool = False,
     threats: Sequence[Threat] = (),
     accuracy_images: int = 256,
+    threads: int = BUILD_THREADS,
+    chunk: int | None = None,
 ) -> RunStats:
     """Score every pair of ``preset`` with every fingerprint (at every budget of ``budgets``) and seed; rows
     already in ``results`` are skipped (resume). Each suspect is wrapped at the scheme's least access level
     (or ``access``) with a fresh query counter, so a row's query count is what that scheme read.
 
+    The grid runs as tasks on ``executor`` (default: in this process; :mod:`modelprint.bench.tasks`): first
+    the missing keys (one task per victim, seed and group of schemes sharing a pool or a sampler), then the
+    missing rows (``chunk`` suspects per task; default: about eight tasks), each with ``threads`` torch
+    threads, so rows are bit-identical on every executor. Keys are cached in ``keys_root`` and rows are
+    written here as each task returns, so a killed run resumes without recomputing either.
+
     With ``threats`` every (scheme, seed) is scored clean and again behind each threat (stored under the
     threat's spec in the ``threat`` column); the threat wraps the suspect's model *below* the access wrapper,
     so the scheme is still charged per image it sends, and draws its randomness from a seed derived from
-    (seed, suspect, threat), so scores do not depend on run order. Keys are made once per (scheme, seed,
-    victim). A scheme needing more access than a threat leaves (a probs scheme behind ``labels``) is not
-    scored there: counted in ``RunStats.unsupported`` and logged. Each threat's accuracy cost (and the clean
-    accuracy) is measured once per victim on ``accuracy_images`` test images drawn at random under a fixed
-    seed (0: not measured; :func:`accuracy_subset`).
+    (seed, suspect, threat), so scores do not depend on run order. A scheme needing more access than a
+    threat leaves (a probs scheme behind ``labels``) is not scored there: counted in
+    ``RunStats.unsupported`` and logged. Each threat's accuracy cost (and the clean accuracy) is measured
+    once per victim on ``accuracy_images`` test images drawn at random under a fixed seed (0: not measured;
+    :func:`accuracy_subset`).
 
-    Pool-based schemes get their owner-side pool built (``executor``) in ``store``; a pool member that is
-    also a suspect or victim of the preset is refused (:class:`PoolOverlapError`) unless ``allow_overlap``."""
+    Pool-based schemes get their owner-side pool built (``executor``) in ``store`` before their keys; a
+    pool member that is also a suspect or victim of the preset is refused (:class:`PoolOverlapError`)
+    unless ``allow_overlap``."""
     stats = RunStats()
     start = time.perf_counter()
-    models = ModelCache(store)
-    seed_data = ctx.split(seed_split)
+    executor = executor or InlineExecutor()
+    context = GridContext.of(store, keys_root, ctx, seed_split=seed_split, threads=threads)
     pairs = preset.pairs()
     conditions = _threat_specs(threats)
-    pools: dict[tuple[str, str], Pool] = {}
     evaluated = [*preset.victims, *preset.suspects]
     for spec in {fp.pool_spec for fp in fingerprints if fp.pool_spec is not None}:
         for victim in preset.victims:
@@ -178,6 +195,7 @@ def run_benchmark(
                 check_disjoint([lin for side in spec.lineages(victim) for lin in side], evaluated)
 
     if threats and accuracy_images > 0:
+        models = ModelCache(store)
         test = accuracy_subset(ctx.split("test"), accuracy_images)
         known = {(a.threat, a.model) for a in results.accuracies(preset=preset.name)}
         for tspec, threat in conditions:
@@ -185,14 +203,6 @@ def run_benchmark(
                 if (tspec, victim) not in known:
                     acc = threat_accuracy(models.get(victim), threat, test)
                     results.add_accuracy(AccuracyRecord(preset.name, tspec, victim, acc, len(test)))
-
-    def pool_for(fp: Fingerprint, victim: str) -> Pool | None:
-        if fp.pool_spec is None:
-            return None
-        token = (repr(fp.pool_spec), victim)
-        if token not in pools:
-            pools[token] = build_pool(fp.pool_spec, victim, store, ctx, executor=executor)
-        return pools[token]
 
     warned: set[tuple[str, str]] = set()
 
@@ -204,32 +214,14 @@ def run_benchmark(
                 "%s needs %r access, which threat %s does not leave: not scored under it", label, level, tspec
             )
 
-    def score_pair(
-        label: str,
-        fp: Fingerprint,
-        key: Key,
-        seed: int,
-        pair: Pair,
-        tspec: str,
-        threat: Threat | None,
-        level: Output,
-    ) -> None:
-        model: Classifier = models.answers(pair.suspect)
-        if not serves(threat, model.output, level):
-            unsupported(label, tspec, level, 1)
-            return
-        if threat is not None:
-            model = threat.wrap(model, derive_seed("threat", seed, pair.suspect, tspec))
-        suspect = Suspect(model, access=level)
-        t0 = time.perf_counter()
-        score = fp.verify(key, suspect)
-        seconds = time.perf_counter() - t0
-        row = (label, repr(fp), seed, pair.victim, pair.suspect, tspec, preset.name, pair.positive)
-        results.add(ScoreRecord(*row, pair.task, score, suspect.queries_spent, seconds, level))
-        stats.scored += 1
-        stats.images_charged += suspect.queries_spent
+    def tick(n: int) -> None:
+        if on_pair:
+            for _ in range(n):
+                on_pair()
 
-    sampled: dict[tuple[str, int, int, str], Queries] = {}  # schemes sharing a sampler share its queries
+    # ---- plan: the missing rows, and the keys they need
+    cells: list[ScoreCell] = []
+    needs_key: dict[tuple[int, str], dict[str, tuple[str, Fingerprint]]] = {}
     for label, fp in with_budgets(fingerprints, budgets):
         config = repr(fp)
         level: Output = access or fp.needs
@@ -242,31 +234,47 @@ def run_benchmark(
                     stats.skipped += len(todo) * len(active)
                     for tspec in (t for t, _ in conditions if t not in active):
                         unsupported(label, tspec, level, len(todo))
-                    for _ in range(len(todo) * len(conditions)):
-                        if on_pair:
-                            on_pair()
+                    tick(len(todo) * len(conditions))
                     continue
-                kdir = key_dir(keys_root, fp, victim, seed)
-                if (kdir / "key.json").is_file():
-                    key = Key.load(kdir)
-                else:
-                    t0 = time.perf_counter()
-                    token = (repr(fp.sampler), fp.budget, seed, victim)
-                    if token not in sampled:
-                        pool = pool_for(fp, victim)
-                        sampled[token] = fp.sample(models.get(victim), seed_data, seed=seed, pool=pool)
-                    key = fp.key_for(models.get(victim), seed_data, sampled[token], seed=seed)
-                    key.save(kdir)
-                    results.add_key(label, config, seed, victim, key.num_queries, time.perf_counter() - t0)
-                    stats.keys_generated += 1
+                if not (key_dir(keys_root, fp, victim, seed) / "key.json").is_file():
+                    needs_key.setdefault((seed, victim), {}).setdefault(config, (label, fp))
                 for tspec, threat in conditions:
                     for pair in todo:
                         if pair.suspect in done[tspec]:
                             stats.skipped += 1
+                            tick(1)
                         else:
-                            score_pair(label, fp, key, seed, pair, tspec, threat, level)
-                        if on_pair:
-                            on_pair()
-    stats.images_sent = models.images_sent
+                            cells.append(ScoreCell(label, fp, seed, pair, tspec, threat, level))
+
+    # ---- keys: pools first (their members are zoo builds on the executor), then one task per group
+    key_tasks: list[KeyTask] = []
+    built_pools: set[tuple[str, str]] = set()
+    for (seed, victim), schemes in needs_key.items():
+        for _, fp in schemes.values():
+            if fp.pool_spec is not None and (repr(fp.pool_spec), victim) not in built_pools:
+                build_pool(fp.pool_spec, victim, store, ctx, executor=executor)
+                built_pools.add((repr(fp.pool_spec), victim))
+        key_tasks += key_groups(list(schemes.values()), victim, seed, context)
+
+    def keys_done(made: list[KeyResult]) -> None:
+        for k in made:
+            results.add_key(k.label, k.config, k.seed, k.victim, k.queries, k.seconds)
+            stats.keys_generated += 1
+
+    _submit_all(executor, run_key_task, key_tasks, keys_done)
+
+    # ---- rows, stored as each task returns
+    def rows_done(res: ScoreResult) -> None:
+        results.add_many(res.rows)
+        stats.scored += len(res.rows)
+        stats.images_charged += res.charged
+        stats.images_sent += res.sent
+        for cell in res.unsupported:
+            unsupported(cell.label, cell.threat_spec, cell.level, 1)
+        tick(len(res.rows) + len(res.unsupported))
+
+    n_suspects = len({c.pair.suspect for c in cells})
+    size = chunk or max(1, math.ceil(n_suspects / 8))
+    _submit_all(executor, run_score_task, score_chunks(cells, preset.name, context, chunk=size), rows_done)
     stats.seconds = time.perf_counter() - start
     return stats

@@ -7,7 +7,15 @@ from __future__ import annotations
 from modelprint.detectors.interval import IntervalMatch
 from modelprint.fingerprints.base import FINGERPRINTS, Fingerprint
 from modelprint.pools import PoolSpec
-from modelprint.queries.mfue import MFUE_POOL, PREFIX, Draw, ProbedTriggers, UnlearnableTriggers
+from modelprint.queries.mfue import (
+    MFUE_POOL,
+    PREFIX,
+    STOP_TOL,
+    STOP_WINDOW,
+    Draw,
+    ProbedTriggers,
+    UnlearnableTriggers,
+)
 from modelprint.representations.losses import ProbeLoss, TrueLabelLoss
 
 
@@ -24,15 +32,19 @@ def mfue_w(
     draw: Draw = "member",
     include_source: bool = True,
     pool_spec: PoolSpec = MFUE_POOL,
+    stop_tol: float = STOP_TOL,
+    stop_window: int = STOP_WINDOW,
 ) -> Fingerprint:
     """MFUE-w: ``budget`` = n = 100 unlearnable triggers [P][C] (ε 8/255, η 1.6/255, 2000 × 10 sign steps
     against one mimic model drawn per outer step [C]), probability access; score = fraction of triggers
     whose suspect loss lies in [(1−τ)·L_src, (1+τ)·L_src], τ = 0.5 [P] (``one_sided``: ≤ (1+τ)·L_src [D]).
     Pool: :data:`~modelprint.queries.mfue.MFUE_POOL` (10 adversarial fine-tunes ≈ snapshots, 1 unused
-    negative). ``budget`` probability queries per suspect."""
+    negative). ``budget`` probability queries per suspect. The optimisation stops once the source's CE has
+    improved by ≤ ``stop_tol`` (relative) over ``stop_window`` outer iterations (our stop rule; 0: all
+    ``outer`` iterations, as the paper)."""
     sampler = UnlearnableTriggers(
         eps=eps, step=step, outer=outer, inner=inner, draw=draw, include_source=include_source,
-        pool_spec=pool_spec,
+        pool_spec=pool_spec, stop_tol=stop_tol, stop_window=stop_window,
     )  # fmt: skip
     return Fingerprint("mfue-w", sampler, TrueLabelLoss(), IntervalMatch(tau, one_sided), budget)
 
@@ -51,14 +63,16 @@ def mfue_b(
     draw: Draw = "member",
     include_source: bool = True,
     pool_spec: PoolSpec = MFUE_POOL,
+    stop_tol: float = STOP_TOL,
+    stop_window: int = STOP_WINDOW,
 ) -> Fingerprint:
     """MFUE-b: label-only; ``budget`` = n × M label queries, 10,000 = 100 triggers × 100 Gaussian probes
     [P][C] (100× MFUE-w), α* bisected on the source so 40–60 % of the probes keep label y, triggers without
     α* dropped [C] (the key then holds, and a suspect is charged, fewer). Score = interval match rate of
-    −log p̂_y, τ = 0.5 [P]. Triggers as ``mfue-w``."""
+    −log p̂_y, τ = 0.5 [P]. Triggers (and their stop rule) as ``mfue-w``."""
     triggers = UnlearnableTriggers(
         eps=eps, step=step, outer=outer, inner=inner, draw=draw, include_source=include_source,
-        pool_spec=pool_spec,
+        pool_spec=pool_spec, stop_tol=stop_tol, stop_window=stop_window,
     )  # fmt: skip
     sampler = ProbedTriggers(probes=probes, triggers=triggers)
     return Fingerprint("mfue-b", sampler, ProbeLoss(PREFIX), IntervalMatch(tau, one_sided), budget)

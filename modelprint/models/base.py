@@ -21,6 +21,13 @@ class Classifier(Protocol):
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
+INFERENCE_BATCH = 128
+"""Images per no-grad forward call. Larger batches make activation tensors above glibc's 32 MiB mmap
+ceiling (512 28×28 images through cnn-m: 51 MB per conv output), which are mapped and unmapped on every call;
+the page faults cost about a third of Zest's verification time as system time (``bench/key_costs.py``
+prints it). At 128 the same outputs come back bit for bit with no faults."""
+
+
 class TorchClassifier:
     """A white-box model. Owns the device, the input normalisation and batching, so algorithms take and
     return CPU tensors in [0,1]. ``__call__`` returns logits; ``forward`` keeps the autograd graph."""
@@ -36,7 +43,7 @@ class TorchClassifier:
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         device: str | torch.device = "cpu",
-        batch_size: int = 512,
+        batch_size: int = INFERENCE_BATCH,
         name: str = "",
     ) -> None:
         self.module = module.to(device).eval()

@@ -41,6 +41,11 @@ Notation, for a seed x that the victim f labels y, a target class t ≠ y, and l
   :func:`most_feasible`). The admissible interval of a seed is reported as [smallest robust candidate,
   λ_upper); it is empty when no candidate is feasible, and the most feasible candidate is then the least
   infeasible one (largest, negative, slack).
+- **coarse-to-fine search** [D] (:func:`coarse_columns`, :func:`refinement`): the same grid, but only every
+  s-th candidate first (with the first and the last), then every candidate between the coarse neighbours
+  of the coarse pass's most feasible candidate and between the first robust coarse candidate and its
+  coarse predecessor. Every candidate's values are those of the exhaustive grid; the choice differs from
+  it only where the slack has a better peak between coarse candidates away from the coarse best.
 """
 
 from __future__ import annotations
@@ -197,14 +202,44 @@ def lipschitz_points(
 
 
 def gradient_norms(ensemble: PoolEnsemble, points: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """‖∇ₓ m_h(p)‖₂ for every member h and point p (M,C,H,W) with targets (M,) → (H, M)."""
+    """‖∇ₓ m_h(p)‖₂ for every member h and point p (M,C,H,W) with targets (M,) → (H, M) (members that run one
+    by one each get their own forward and backward, see :func:`pool_ray_slopes`)."""
+    if not ensemble.batched:  # members run one by one: one backward each through its own graph only
+        return torch.cat(
+            [_gradient_norms(_member(ensemble, h), points, target) for h in range(len(ensemble))]
+        )
+    return _gradient_norms(ensemble.logits, points, target)
+
+
+def _member(ensemble: PoolEnsemble, h: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Member ``h`` of ``ensemble`` alone, as a (M,C,H,W) → (1,M,K) forward."""
+    return lambda x: ensemble.logits(x, members=[h])
+
+
+def _gradient_norms(
+    forward: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
     p = points.detach().requires_grad_(True)
-    m = margin(ensemble.logits(p), target.to(p.device))  # (H, M)
+    m = margin(forward(p), target.to(p.device))  # (H, M)
     norms = []
-    for h in range(len(ensemble)):
-        (grad,) = torch.autograd.grad(m[h].sum(), p, retain_graph=h + 1 < len(ensemble))
+    for h in range(len(m)):
+        (grad,) = torch.autograd.grad(m[h].sum(), p, retain_graph=h + 1 < len(m))
         norms.append(grad.flatten(1).norm(dim=1))
     return torch.stack(norms).detach().cpu()
+
+
+def pool_ray_slopes(
+    ensemble: PoolEnsemble, x: torch.Tensor, r: torch.Tensor, target: torch.Tensor, stretches: torch.Tensor
+) -> torch.Tensor:
+    """:func:`ray_slopes` of every member of ``ensemble`` → (H,N,S). Members that run one by one (the CPU
+    default) get one forward and one backward each: a backward from one member's margins through the
+    ensemble's stacked graph would also run through every other member's graph (with zero gradients), H²
+    backward passes in all. The values are the same bit for bit."""
+    if ensemble.batched:
+        return ray_slopes(ensemble.logits, x, r, target, stretches)
+    return torch.cat(
+        [ray_slopes(_member(ensemble, h), x, r, target, stretches) for h in range(len(ensemble))]
+    )
 
 
 def uniqueness_stretch(seed_margin: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
@@ -249,7 +284,8 @@ class Choice:
     """Per seed (N,): the chosen ``lam``, its ``lower_at`` = λ_lower(λ), its ``slack``, whether it is
     ``feasible``, whether the admissible interval is ``empty`` (no feasible candidate), the interval's
     lower end ``interval_lower`` (smallest candidate with λ > λ_lower(λ); +∞ if none) and
-    ``interval_slack``, the largest slack of any candidate (how far an empty interval is from opening)."""
+    ``interval_slack``, the largest slack of any candidate (how far an empty interval is from opening);
+    ``evaluated``, how many grid candidates were evaluated (None: not recorded)."""
 
     lam: torch.Tensor
     lower_at: torch.Tensor
@@ -258,6 +294,7 @@ class Choice:
     empty: torch.Tensor
     interval_lower: torch.Tensor
     interval_slack: torch.Tensor
+    evaluated: torch.Tensor | None = None
 
 
 def most_feasible(
@@ -265,14 +302,55 @@ def most_feasible(
 ) -> Choice:
     """The feasible candidate of largest :func:`slack` per seed; where none is feasible, the candidate of
     largest slack overall (least infeasible) with ``empty`` set. Inputs (N,G), ``upper`` (N,)."""
-    ok = feasible(lam, lower, upper, victim_margin)
-    s = slack(lam, lower, upper)
-    empty = ~ok.any(dim=1)
-    ranked = torch.where(ok, s, torch.full_like(s, float("-inf")))
-    ranked[empty] = torch.nan_to_num(s[empty], nan=float("-inf"))
-    best = ranked.argmax(dim=1)
+    ok, s, empty, best = _ranking(lam, lower, upper, victim_margin)
     rows = torch.arange(len(lam))
     robust = lam > lower
     first = torch.where(robust, lam, torch.full_like(lam, float("inf"))).amin(dim=1)
     chosen = s[rows, best]
     return Choice(lam[rows, best], lower[rows, best], chosen, ok[rows, best], empty, first, chosen)
+
+
+def _ranking(
+    lam: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, victim_margin: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(feasible, slack, empty, best position) of :func:`most_feasible`'s ranking."""
+    ok = feasible(lam, lower, upper, victim_margin)
+    s = slack(lam, lower, upper)
+    empty = ~ok.any(dim=1)
+    ranked = torch.where(ok, s, torch.full_like(s, float("-inf")))
+    ranked[empty] = torch.nan_to_num(s[empty], nan=float("-inf"))
+    return ok, s, empty, ranked.argmax(dim=1)
+
+
+def coarse_columns(n: int, coarse: int) -> torch.Tensor:
+    """Grid positions of the coarse pass over ``n`` candidates [D]: 0, s, 2s, … and n − 1, with the stride
+    s = max(1, n // ``coarse``) (500 candidates, ``coarse`` 25: 26 positions 20 apart)."""
+    cols = torch.arange(0, n, max(1, n // coarse))
+    return cols if int(cols[-1]) == n - 1 else torch.cat([cols, torch.tensor([n - 1])])
+
+
+def refinement(
+    cols: torch.Tensor,
+    lam: torch.Tensor,
+    lower: torch.Tensor,
+    upper: torch.Tensor,
+    victim_margin: torch.Tensor,
+    n: int,
+) -> torch.Tensor:
+    """(N, n) mask of the grid candidates the fine pass evaluates [D], from the coarse pass's values at grid
+    positions ``cols`` (C,) (``lam``, ``lower``, ``victim_margin`` (N,C), ``upper`` (N,)): every candidate
+    strictly between the coarse neighbours of the coarse pass's most feasible candidate (its choice can only
+    move there), and, so that the interval's lower end is the grid's, every one strictly between the first
+    robust coarse candidate and its coarse predecessor. Coarse positions themselves are left out."""
+    _, _, _, best = _ranking(lam, lower, upper, victim_margin)
+    robust = lam > lower
+    first = torch.where(robust.any(dim=1), robust.to(torch.int8).argmax(dim=1), len(cols))
+    edges = torch.cat([torch.tensor([-1]), cols, torch.tensor([n])])  # edges[k + 1] = cols[k]
+    j = torch.arange(n).view(1, -1)
+    around = (edges[best].view(-1, 1) < j) & (j < edges[best + 2].view(-1, 1))
+    before = (
+        (edges[first].view(-1, 1) < j) & (j < edges[first + 1].view(-1, 1)) & (first < len(cols)).view(-1, 1)
+    )
+    mask = around | before
+    mask[:, cols] = False
+    return mask

@@ -20,6 +20,7 @@ from modelprint.data import Dataset
 from modelprint.memo import Memo, generator_state, model_digest, tensor_digest
 from modelprint.models.base import TorchClassifier
 from modelprint.ops import anafp_bounds as ab
+from modelprint.ops.convergence import StopRule
 from modelprint.ops.deepfool import deepfool
 from modelprint.ops.threads import intra_op_threads
 from modelprint.pools import Pool, PoolEnsemble, PoolSpec
@@ -58,14 +59,27 @@ fine-tuning in the four modes (shared with MetaFinger's pool), pruning with reco
 distillation into the same and another architecture, adversarial training; independent models of five
 architectures, two seeds each, on the owner's data)."""
 
+GRID_COARSE = 25
+"""Candidates of the grid search's coarse pass (our default; ``grid_coarse=0``: every candidate, the
+exhaustive search of spec §2.2 step 6): 26 of the 500 candidates, then about 40 around the coarse choice
+(:func:`~modelprint.ops.anafp_bounds.refinement`). On the tiny zoo (128 seeds, 4 + 4 pool) it chose the very
+λ of the exhaustive grid for every seed with 54 candidates per seed on average instead of 500."""
+BATCH_TOL = 0.05
+"""Relative tolerance of the seed-batch stop rule (our default; the spec analyses seeds until ``budget`` are
+admissible or ``max_seeds`` ran out)."""
+BATCH_WINDOW = 2
+"""Seed batches over which the admissible count must grow by more than :data:`BATCH_TOL` of itself (by at
+least one seed while it is 0) for the analysis to go on (our default; 0 switches the rule off)."""
+
 PREFIX = "anafp."
 """Key extras, per fingerprint: ``index`` (seed position in the seed set), ``target`` (t), ``lambda``
 (chosen λ), ``lower`` / ``upper`` (admissible interval [smallest robust candidate, λ_upper); ``lower`` is
 +∞ when no candidate below λ_upper is robust), ``lower_at`` (λ_lower at the chosen λ), ``distance`` (d),
 ``slack`` (normalised slack of the chosen λ), ``interval_slack`` (the best slack on the grid: how far an
 empty interval is from opening; fillers are ranked by it), ``empty`` (the interval was empty: a
-least-infeasible filler), ``inside`` (the chosen λ is feasible); scalars ``examined`` (seeds analysed)
-and ``admissible`` (of those, seeds with a non-empty interval)."""
+least-infeasible filler), ``inside`` (the chosen λ is feasible), ``evaluated`` (grid candidates evaluated for
+the seed, at most ``grid``); scalars ``examined`` (seeds analysed), ``admissible`` (of those, seeds with a
+non-empty interval) and ``batches_run`` (seed batches analysed)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,7 @@ class Analysis:
 
     def extras(self) -> dict[str, torch.Tensor]:
         c = self.choice
+        evaluated = torch.zeros(len(c.lam), dtype=torch.long) if c.evaluated is None else c.evaluated
         return {
             "index": self.index,
             "target": self.target,
@@ -110,6 +125,7 @@ class Analysis:
             "interval_slack": c.interval_slack,
             "empty": c.empty,
             "inside": c.feasible,
+            "evaluated": evaluated,
         }
 
 
@@ -130,6 +146,13 @@ class AnaFPQueries(PoolSampler):
     4. seeds with a non-empty admissible interval are kept until ``budget`` are found; when the seeds (at
        most ``max_seeds``) run out first, seeds with empty intervals fill the rest, least infeasible first
        (largest ``interval_slack``), flagged ``empty`` (a warning is logged).
+
+    Cost settings [D] (our defaults; see :data:`GRID_COARSE`, :data:`BATCH_TOL`, :data:`BATCH_WINDOW`):
+    ``grid_coarse`` candidates are evaluated first and the grid is refined around their choice
+    (coarse to fine, ``0``: every candidate); the seed batches stop early once the last ``batch_window``
+    batches added at most ``batch_tol`` × the admissible seeds found before them (none while none was
+    found; ``batch_window=0``: no early stop). With ``grid_coarse=0, batch_window=0`` the keys are those of
+    the exhaustive search.
 
     ``fixed_lambda`` (the ablation): steps 1–4 run unchanged (same seeds, same bounds in the extras), but
     every fingerprint is x_f(``fixed_lambda``); ``inside`` then says whether that λ was feasible.
@@ -162,6 +185,9 @@ class AnaFPQueries(PoolSampler):
         max_iter: int = 50,
         batch_size: int = 64,
         max_seeds: int | None = 256,
+        grid_coarse: int = GRID_COARSE,
+        batch_tol: float = BATCH_TOL,
+        batch_window: int = BATCH_WINDOW,
     ) -> None:
         if not 0.0 < quantile < 1.0:
             raise ValueError(f"quantile must be in (0,1), got {quantile}")
@@ -175,6 +201,9 @@ class AnaFPQueries(PoolSampler):
             raise ValueError(f"slope must be 'secant' or 'probes', got {slope!r}")
         if min(grid, slope_points, lipschitz_points, max_iter, batch_size) < 1:
             raise ValueError("grid, slope_points, lipschitz_points, max_iter and batch_size must be positive")
+        if grid_coarse < 0:
+            raise ValueError(f"grid_coarse must be non-negative (0: every candidate), got {grid_coarse}")
+        StopRule(batch_tol, batch_window)  # validates both
         self.pool_spec = pool_spec
         self.quantile = quantile
         self.grid = grid
@@ -188,6 +217,9 @@ class AnaFPQueries(PoolSampler):
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.max_seeds = max_seeds
+        self.grid_coarse = grid_coarse
+        self.batch_tol = batch_tol
+        self.batch_window = batch_window
 
     def upper_bounds(
         self,
@@ -208,7 +240,7 @@ class AnaFPQueries(PoolSampler):
             rate = norms.view(-1, n, k).amax(-1) * r.flatten(1).norm(dim=1)
         else:
             stretches = torch.linspace(0.0, self.lambda_clip, k)
-            rate = ab.ray_slopes(negatives.logits, x, r, target, stretches).amax(-1)
+            rate = ab.pool_ray_slopes(negatives, x, r, target, stretches).amax(-1)
         with torch.no_grad():
             seed_margin = ab.margin(negatives.logits(x), target).cpu()  # (H, N)
         return ab.upper_bound(ab.uniqueness_stretch(seed_margin, rate), self.quantile)
@@ -237,10 +269,62 @@ class AnaFPQueries(PoolSampler):
 
     def choose(self, victim: TorchClassifier, positives: PoolEnsemble, geo: Geometry) -> ab.Choice:
         """Grid search for the most feasible λ (spec §2.2 steps 4 and 6) over ``grid`` candidates in
-        (1, min(λ_upper, ``lambda_clip``)]."""
+        (1, min(λ_upper, ``lambda_clip``)]: all of them (``grid_coarse=0`` or ≥ ``grid``), or coarse to fine
+        (:func:`~modelprint.ops.anafp_bounds.refinement`), the candidates left out counting as infeasible."""
         lam = ab.candidate_grid(geo.upper, self.lambda_clip, self.grid)
-        lower, victim_margin = self.lower_bounds(victim, positives, geo, lam)
-        return ab.most_feasible(lam, lower, geo.upper, victim_margin)
+        n = len(lam)
+        if self.grid_coarse == 0 or self.grid_coarse >= self.grid:
+            lower, victim_margin = self.lower_bounds(victim, positives, geo, lam)
+            choice = ab.most_feasible(lam, lower, geo.upper, victim_margin)
+            return dataclasses.replace(choice, evaluated=torch.full((n,), self.grid))
+        slopes = None if self.slope == "secant" else self.victim_slopes(victim, geo)
+        cols = ab.coarse_columns(self.grid, self.grid_coarse)
+        coarse = torch.zeros_like(lam, dtype=torch.bool)
+        coarse[:, cols] = True
+        lower = torch.full_like(lam, float("inf"))  # not evaluated: never robust, slack −∞
+        victim_margin = torch.full_like(lam, float("-inf"))
+        self._evaluate(victim, positives, geo, lam, coarse, lower, victim_margin, slopes)
+        fine = ab.refinement(cols, lam[:, cols], lower[:, cols], geo.upper, victim_margin[:, cols], self.grid)
+        self._evaluate(victim, positives, geo, lam, fine, lower, victim_margin, slopes)
+        choice = ab.most_feasible(lam, lower, geo.upper, victim_margin)
+        return dataclasses.replace(choice, evaluated=len(cols) + fine.sum(dim=1))
+
+    def victim_slopes(self, victim: TorchClassifier, geo: Geometry) -> torch.Tensor:
+        """The victim's margin slopes (N,S) at the ``slope_points`` probe stretches (``slope="probes"``)."""
+        stretches = ab.probe_stretches(1.0, self.lambda_clip, self.slope_points)
+        return ab.ray_slopes(victim.forward, geo.x, geo.r, geo.target, stretches)
+
+    def _evaluate(
+        self,
+        victim: TorchClassifier,
+        positives: PoolEnsemble,
+        geo: Geometry,
+        lam: torch.Tensor,
+        mask: torch.Tensor,
+        lower: torch.Tensor,
+        victim_margin: torch.Tensor,
+        slopes: torch.Tensor | None,
+    ) -> None:
+        """λ_lower and m_f at the candidates ``lam[mask]`` (N,G), written into ``lower`` and
+        ``victim_margin``: :meth:`lower_bounds` on a ragged set of candidates (one forward per candidate and
+        model)."""
+        rows, cols = mask.nonzero(as_tuple=True)
+        if len(rows) == 0:
+            return
+        at = lam[rows, cols]
+        points = ab.stretched(geo.x[rows], geo.r[rows], at)  # (M, C,H,W)
+        with torch.no_grad():
+            reference = victim(points)
+            shifts = ab.logit_shift(positives.logits(points).cpu(), reference)  # (P, M)
+        shift = ab.relaxed(shifts, self.quantile, dim=0)
+        margin = ab.margin(reference, geo.target[rows])
+        if slopes is None:
+            kappa = ab.secant_slope(margin, at)
+        else:
+            stretches = ab.probe_stretches(1.0, self.lambda_clip, self.slope_points)
+            kappa = ab.slope_up_to(slopes[rows], stretches, at.view(-1, 1)).squeeze(1)
+        lower[rows, cols] = ab.lower_bound(shift, kappa)
+        victim_margin[rows, cols] = margin
 
     def fix(
         self,
@@ -306,7 +390,9 @@ class AnaFPQueries(PoolSampler):
             geo, choice = compute()
         else:
             names = ("overshoot", "max_iter", "lipschitz", "lipschitz_points", "lambda_clip", "quantile")
-            settings = tuple(getattr(self, n) for n in (*names, "grid", "slope", "slope_points"))
+            settings = tuple(
+                getattr(self, n) for n in (*names, "grid", "slope", "slope_points", "grid_coarse")
+            )
             token = (settings, context, tensor_digest([x, index]), generator_state(generator))
             geo, choice = _ANALYTIC.recall(token, compute, generator)
         if len(geo.x) == 0:
@@ -330,6 +416,8 @@ class AnaFPQueries(PoolSampler):
         context = (model_digest(victim), pool.positive_lineages, pool.negative_lineages)
         parts: list[Analysis] = []
         found = 0
+        plateau = StopRule(self.batch_tol, self.batch_window).plateau(maximise=True)
+        plateau.update(found)
         for start in range(0, len(order), self.batch_size):
             if found >= budget:
                 break
@@ -339,6 +427,11 @@ class AnaFPQueries(PoolSampler):
             )
             found += int((~part.choice.empty).sum())
             parts.append(part)
+            if plateau.update(found):
+                log.info(
+                    "AnaFP: admissible seeds stopped growing after %d batches (%d found)", len(parts), found
+                )
+                break
         extras = {k: torch.cat([p.extras()[k] for p in parts]) for k in parts[0].extras()}
         inputs = torch.cat([p.inputs for p in parts])
         if len(inputs) == 0:
@@ -356,6 +449,7 @@ class AnaFPQueries(PoolSampler):
         out = {PREFIX + k: v[chosen] for k, v in extras.items()}
         out[PREFIX + "examined"] = torch.tensor(len(inputs))
         out[PREFIX + "admissible"] = torch.tensor(len(admissible))
+        out[PREFIX + "batches_run"] = torch.tensor(len(parts))
         log.info(
             "AnaFP: %d of %d analysed seeds admissible; median λ %.3f",
             len(admissible), len(inputs), float(out[PREFIX + "lambda"].median()),

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from modelprint.data import Dataset
 from modelprint.memo import Memo, data_digest, generator_state, model_digest
 from modelprint.models.base import TorchClassifier
+from modelprint.ops.convergence import NEVER, StopRule
 from modelprint.pools import Pool, PoolEnsemble, PoolSpec
 from modelprint.queries.base import PoolSampler
 from modelprint.queries.common import QueryStructure
@@ -53,10 +54,17 @@ MFUE_POOL = PoolSpec(
 """Ten mimic models (≈ snapshots after 1..10 epochs of ε = 4/255 PGD training, lr 0.001; see the module
 docstring) and one independent model that generation does not use (``Pool`` requires one)."""
 
+STOP_TOL = 1e-3
+"""Relative tolerance of the trigger stop rule (our default; the paper and code run all 2000 iterations)."""
+STOP_WINDOW = 20
+"""Outer iterations (each ``inner`` = 10 sign steps) over which the source's CE must improve by more than
+:data:`STOP_TOL` for the optimisation to go on (our default; 0 switches the rule off)."""
+
 PREFIX = "mfue."
 """Key extras of MFUE: ``mfue.index`` (seed positions in the seed set), and for MFUE-b ``mfue.trigger``
 (trigger of every probe), ``mfue.alpha`` (α* per trigger), ``mfue.triggers`` (x_UF), ``mfue.kept`` (position
-of each kept trigger among those generated) and ``mfue.noise_seed`` (seed of the probe noise draws)."""
+of each kept trigger among those generated) and ``mfue.noise_seed`` (seed of the probe noise draws); both:
+``mfue.outer_run`` (outer iterations the trigger optimisation ran, at most ``outer``)."""
 
 
 def correct_seeds(
@@ -81,8 +89,9 @@ def unlearnable_triggers(
     decay_at: int = 100,
     decay: float = 0.9,
     draw: Draw = "member",
+    stop: StopRule = NEVER,
     generator: torch.Generator,
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, int]:
     """Eq. 3–4 [P], algorithm of the code [C]: min over ‖δ‖∞ ≤ ``eps`` of CE(f(clip(x+δ)), y) with the
     ground-truth y, one δ for the batch, initialised U(−eps, eps). Each of ``outer`` iterations picks the
     model(s) and runs ``inner`` steps δ ← clamp(δ − η·sign ∇δ CE, −eps, eps), CE averaged over the batch;
@@ -90,7 +99,14 @@ def unlearnable_triggers(
 
     ``draw="member"`` [C]: one member drawn uniformly per outer iteration (a stochastic estimate of the
     expectation). ``draw="mean"`` [P Eq. 4]: the exact mean CE over all members every step, one batched
-    :class:`~modelprint.pools.PoolEnsemble` call (``len(members)`` times the cost). Returns x_UF in [0,1]."""
+    :class:`~modelprint.pools.PoolEnsemble` call (``len(members)`` times the cost).
+
+    ``stop`` (:class:`~modelprint.ops.convergence.StopRule`) ends the outer loop early: after every outer
+    iteration the first member's (the source's, with ``include_source``) mean CE on the current triggers is
+    checked, one forward pass per ``inner`` gradient steps, and the loop stops once it has improved by at
+    most ``stop.tol`` (relative) over the last ``stop.window`` iterations. The check draws no random
+    numbers, so with the rule off (``window=0``) the result is bit-identical to the plain loop.
+    Returns (x_UF in [0,1], outer iterations run)."""
     if eps <= 0 or step <= 0 or outer < 1 or inner < 1:
         raise ValueError("unlearnable_triggers: eps, step, outer and inner must be positive")
     if draw not in ("member", "mean"):
@@ -98,7 +114,10 @@ def unlearnable_triggers(
     runners = [PoolEnsemble([m]) for m in members] if draw == "member" else [PoolEnsemble(members)]
     delta = (2 * torch.rand(x.shape, generator=generator) - 1) * eps
     eta = step
-    for it in range(1, outer + 1):
+    plateau = stop.plateau()
+    watched = members[0]
+    it = 0
+    for it in range(1, outer + 1):  # noqa: B007 (returned)
         runner = runners[int(torch.randint(len(runners), (1,), generator=generator))]
         for _ in range(inner):
             delta.requires_grad_(True)
@@ -108,7 +127,12 @@ def unlearnable_triggers(
             delta = (delta.detach() - eta * grad.sign()).clamp(-eps, eps)
         if it == decay_at:
             eta *= decay
-    return (x + delta).clamp(0, 1).detach()
+        if stop.enabled:
+            with torch.no_grad():
+                watched_ce = F.cross_entropy(watched((x + delta).clamp(0, 1)), y.to(watched.device))
+            if plateau.update(float(watched_ce)):
+                break
+    return (x + delta).clamp(0, 1).detach(), it
 
 
 _MEMO: Memo[Queries] = Memo(4)
@@ -135,6 +159,8 @@ class UnlearnableTriggers(PoolSampler):
         draw: Draw = "member",
         include_source: bool = True,
         pool_spec: PoolSpec = MFUE_POOL,
+        stop_tol: float = STOP_TOL,
+        stop_window: int = STOP_WINDOW,
     ) -> None:
         if eps <= 0 or step <= 0 or outer < 1 or inner < 1:
             raise ValueError("mfue: eps, step, outer and inner must be positive")
@@ -144,6 +170,12 @@ class UnlearnableTriggers(PoolSampler):
         self.draw: Draw = draw
         self.include_source = include_source
         self.pool_spec = pool_spec
+        self.stop = StopRule(stop_tol, stop_window)  # validates both
+        self.stop_tol, self.stop_window = stop_tol, stop_window
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(self).items()) if k != "stop")
+        return f"{type(self).__name__}({fields})"
 
     def triggers(
         self, victim: TorchClassifier, data: Dataset, n: int, pool: Pool, *, generator: torch.Generator
@@ -167,19 +199,22 @@ class UnlearnableTriggers(PoolSampler):
         index = correct_seeds(victim, data, n, generator=generator)
         members = [victim, *pool.positives] if self.include_source else list(pool.positives)
         x, y = data.images[index], data.labels[index]
-        x_uf = unlearnable_triggers(
+        x_uf, outer_run = unlearnable_triggers(
             members, x, y, eps=self.eps, step=self.step, outer=self.outer, inner=self.inner, draw=self.draw,
-            generator=generator,
+            stop=self.stop, generator=generator,
         )  # fmt: skip
         with torch.no_grad():
             src = F.cross_entropy(victim(x_uf), y, reduction="none")
             clean = F.cross_entropy(victim(x), y, reduction="none")
             neg = [F.cross_entropy(m(x_uf), y, reduction="none") for m in pool.negatives]
         log.info(
-            "mfue: %d triggers, source CE %.2e (clean seeds %.2e), pool negatives CE %s",
-            len(index), float(src.mean()), float(clean.mean()), [f"{float(v.mean()):.2e}" for v in neg],
+            "mfue: %d triggers after %d of %d outer iterations, source CE %.2e (clean seeds %.2e), pool "
+            "negatives CE %s",
+            len(index), outer_run, self.outer, float(src.mean()), float(clean.mean()),
+            [f"{float(v.mean()):.2e}" for v in neg],
         )  # fmt: skip
-        return Queries(x_uf, y.clone(), {PREFIX + "index": index})
+        extras = {PREFIX + "index": index, PREFIX + "outer_run": torch.tensor(outer_run)}
+        return Queries(x_uf, y.clone(), extras)
 
     def sample_with_pool(
         self, victim: TorchClassifier, data: Dataset, budget: int, pool: Pool, *, generator: torch.Generator
@@ -275,5 +310,6 @@ class ProbedTriggers(PoolSampler):
             PREFIX + "triggers": x_uf[kept],
             PREFIX + "kept": kept,
             PREFIX + "noise_seed": torch.tensor([noise_seed], dtype=torch.int64),
+            PREFIX + "outer_run": base.extras[PREFIX + "outer_run"],
         }
         return Queries(inputs, y[kept].repeat_interleave(m), extras)

@@ -6,15 +6,17 @@ a model whose card and hash check out is never rebuilt, a corrupt one is."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 
 from modelprint.attacks import AttackContext, make_step
 from modelprint.models.base import TorchClassifier
 from modelprint.models.io import ModelCard, save_model
-from modelprint.zoo.executors import BUILD_THREADS, BuildTask, Executor, InlineExecutor
+from modelprint.zoo.executors import BUILD_THREADS, Executor, InlineExecutor, reproducible_build
 from modelprint.zoo.lineage import canonical, parent_of, parse_lineage, root_of, step_seed
 from modelprint.zoo.store import ModelStore
 
@@ -95,6 +97,29 @@ def build_one(
     return save_model(built.module, card, store.path(lineage))
 
 
+@dataclass(frozen=True)
+class BuildTask:
+    """Everything a worker needs to build one model whose parent is already in the store."""
+
+    lineage: str
+    store_root: str
+    dataset: str
+    split_seed: int = 0
+    data_root: str | None = None
+    threads: int = BUILD_THREADS
+
+
+def run_build_task(task: BuildTask) -> tuple[str, float]:
+    """Build one model in whatever process this runs in; returns (lineage, seconds)."""
+    if os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+        log.warning("MALLOC_TRIM_THRESHOLD_ is set in this worker; torch training runs much slower with it")
+    start = time.perf_counter()
+    ctx = AttackContext(task.dataset, split_seed=task.split_seed, data_root=task.data_root)
+    with reproducible_build(task.threads):
+        build_one(task.lineage, ModelStore(Path(task.store_root)), ctx, threads=task.threads)
+    return task.lineage, time.perf_counter() - start
+
+
 def build_zoo(
     lineages: Iterable[str],
     store: ModelStore,
@@ -132,7 +157,7 @@ def build_zoo(
             for lin in ready[: max(0, executor.capacity - len(pending))]:
                 waiting.remove(lin)
                 task = BuildTask(lin, str(store.root), ctx.dataset, ctx.split_seed, ctx.data_root, threads)
-                pending[executor.submit(task)] = lin
+                pending[executor.submit(run_build_task, task)] = lin
             if not pending:
                 raise RuntimeError(f"zoo build stalled: cannot schedule {waiting}")
             for fut in executor.wait_any(pending):

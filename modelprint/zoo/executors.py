@@ -1,20 +1,22 @@
-"""Where zoo models are trained: in this process, in local worker processes (joblib's loky), or on a Dask
-cluster. Every build runs with the same fixed number of torch threads, because the thread count changes
-float reduction order and so the trained weights: the same lineage gives the same weights on any executor."""
+"""Where work runs: in this process, in local worker processes (joblib's loky), or on a Dask cluster.
+
+An executor runs a module-level work function on a picklable task (``submit(fn, task)``): zoo builds
+(:func:`modelprint.zoo.builder.run_build_task`), fingerprint keys and scoring (:mod:`modelprint.bench.tasks`).
+Every task runs with a fixed number of torch threads (:func:`reproducible_build`), because the thread
+count changes float reduction order: the same task gives the same weights, keys and scores on any
+executor."""
 
 from __future__ import annotations
 
 import logging
 import os
 import threading
-import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as futures_wait
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import torch
 
@@ -23,18 +25,6 @@ log = logging.getLogger(__name__)
 #: torch threads used by every model build (recorded in each card); parallelism comes from executors.
 BUILD_THREADS = 1
 _THREADS_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class BuildTask:
-    """Everything a worker needs to build one model whose parent is already in the store."""
-
-    lineage: str
-    store_root: str
-    dataset: str
-    split_seed: int = 0
-    data_root: str | None = None
-    threads: int = BUILD_THREADS
 
 
 @contextmanager
@@ -51,49 +41,46 @@ def reproducible_build(threads: int) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
-def run_build_task(task: BuildTask) -> tuple[str, float]:
-    """Build one model in whatever process this runs in; returns (lineage, seconds)."""
-    from modelprint.attacks import AttackContext
-    from modelprint.zoo.builder import build_one
-    from modelprint.zoo.store import ModelStore
+T = TypeVar("T")
+R = TypeVar("R")
 
-    if os.environ.get("MALLOC_TRIM_THRESHOLD_"):
-        log.warning("MALLOC_TRIM_THRESHOLD_ is set in this worker; torch training runs much slower with it")
-    start = time.perf_counter()
-    ctx = AttackContext(task.dataset, split_seed=task.split_seed, data_root=task.data_root)
-    with reproducible_build(task.threads):
-        build_one(task.lineage, ModelStore(Path(task.store_root)), ctx, threads=task.threads)
-    return task.lineage, time.perf_counter() - start
+
+def task_name(fn: Callable[..., object], task: object) -> str:
+    """A readable, unique name for a task on a cluster dashboard: the function, the task's ``name`` if it
+    has one, and a random suffix (a task may be resubmitted after a failure)."""
+    label = getattr(task, "name", "") or type(task).__name__
+    return f"{fn.__name__}-{label}-{uuid.uuid4().hex[:8]}"
 
 
 class Executor(Protocol):
-    """Submits build tasks and waits for any of them to finish; ``capacity`` bounds tasks in flight."""
+    """Runs ``fn(task)`` somewhere and waits for any of them to finish; ``capacity`` bounds tasks in
+    flight. ``fn`` must be a module-level function and ``task`` picklable (worker processes, Dask)."""
 
     capacity: int
 
-    def submit(self, task: BuildTask) -> Future[tuple[str, float]]: ...
+    def submit(self, fn: Callable[[T], R], task: T) -> Future[R]: ...
 
-    def wait_any(self, futures: Iterable[Future[tuple[str, float]]]) -> set[Future[tuple[str, float]]]: ...
+    def wait_any(self, futures: Iterable[Future[R]]) -> set[Future[R]]: ...
 
     def close(self) -> None: ...
 
 
 class InlineExecutor:
-    """Builds in this process, one model at a time (debugging, tests)."""
+    """Runs each task in this process when it is submitted (debugging, tests)."""
 
     capacity = 1
 
-    def submit(self, task: BuildTask) -> Future[tuple[str, float]]:
-        fut: Future[tuple[str, float]] = Future()
+    def submit(self, fn: Callable[[T], R], task: T) -> Future[R]:
+        fut: Future[R] = Future()
         try:
-            fut.set_result(run_build_task(task))
+            fut.set_result(fn(task))
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 raise
             fut.set_exception(exc)
         return fut
 
-    def wait_any(self, futures: Iterable[Future[tuple[str, float]]]) -> set[Future[tuple[str, float]]]:
+    def wait_any(self, futures: Iterable[Future[R]]) -> set[Future[R]]:
         return {f for f in futures if f.done()}
 
     def close(self) -> None:
@@ -101,7 +88,7 @@ class InlineExecutor:
 
 
 class LocalExecutor:
-    """``n_jobs`` worker processes (joblib's loky executor), one model per process at a time."""
+    """``n_jobs`` worker processes (joblib's loky executor), one task per process at a time."""
 
     def __init__(self, n_jobs: int | None = None) -> None:
         from joblib.externals.loky import get_reusable_executor
@@ -110,10 +97,10 @@ class LocalExecutor:
         self.capacity = 2 * self.n_jobs
         self._pool = get_reusable_executor(max_workers=self.n_jobs, timeout=60)
 
-    def submit(self, task: BuildTask) -> Future[tuple[str, float]]:
-        return self._pool.submit(run_build_task, task)
+    def submit(self, fn: Callable[[T], R], task: T) -> Future[R]:
+        return self._pool.submit(fn, task)
 
-    def wait_any(self, futures: Iterable[Future[tuple[str, float]]]) -> set[Future[tuple[str, float]]]:
+    def wait_any(self, futures: Iterable[Future[R]]) -> set[Future[R]]:
         done, _ = futures_wait(list(futures), return_when=FIRST_COMPLETED)
         return set(done)
 
@@ -127,9 +114,10 @@ def dask_worker_config() -> dict[str, object]:
 
 
 class DaskExecutor:
-    """Builds on a Dask cluster: ``scheduler`` address, an existing ``client``, or a new local cluster.
+    """Runs on a Dask cluster: ``scheduler`` address, an existing ``client``, or a new local cluster.
 
-    The store root must be a directory every worker can read and write (a shared file system)."""
+    The workspace (zoo store, keys) must be a directory every worker can read and write (a shared file
+    system); results come back to the submitting process, which alone writes the results database."""
 
     def __init__(
         self, scheduler: str | None = None, *, client: object | None = None, n_workers: int | None = None
@@ -157,10 +145,10 @@ class DaskExecutor:
                     self.client = Client(cluster)
             self._owned.insert(0, self.client)
 
-    def submit(self, task: BuildTask) -> Future[tuple[str, float]]:
-        return self.client.submit(run_build_task, task, pure=False, key=f"build-{task.lineage}")  # type: ignore[attr-defined,no-any-return]
+    def submit(self, fn: Callable[[T], R], task: T) -> Future[R]:
+        return self.client.submit(fn, task, pure=False, key=task_name(fn, task))  # type: ignore[attr-defined,no-any-return]
 
-    def wait_any(self, futures: Iterable[Future[tuple[str, float]]]) -> set[Future[tuple[str, float]]]:
+    def wait_any(self, futures: Iterable[Future[R]]) -> set[Future[R]]:
         from distributed import wait
 
         done, _ = wait(list(futures), return_when="FIRST_COMPLETED")
@@ -183,3 +171,11 @@ def make_executor(kind: str, *, n_jobs: int | None = None, scheduler: str | None
 
 
 ProgressFn = Callable[[str, bool], None]
+
+
+def __getattr__(name: str) -> object:  # TEMPORARY-SHIM: remove once the running pool build ends
+    if name in ("run_build_task", "BuildTask"):
+        from modelprint.zoo import builder
+
+        return getattr(builder, name)
+    raise AttributeError(name)
