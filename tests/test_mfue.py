@@ -348,3 +348,21 @@ def test_trigger_optimisation_is_shared_and_exact(tiny: TinyZoo, pool: Pool) -> 
     assert torch.equal(fresh.queries.inputs, b_key.queries.inputs)
     seed_key = PREFIX + "noise_seed"
     assert torch.equal(fresh.queries.extras[seed_key], b_key.queries.extras[seed_key])
+
+
+def test_trigger_optimisation_stops_once_the_source_loss_has_converged(tiny: TinyZoo, pool: Pool) -> None:
+    victim, data = tiny.load(tiny.source), tiny.data()
+    cap = 400
+    ruled = scheme("mfue-w", outer=cap, stop_window=5).generate(victim, data, seed=0, pool=pool)
+    run = int(ruled.queries.extras[PREFIX + "outer_run"])
+    assert 6 <= run < cap  # the rule needs window + 1 checks, and stops long before the cap
+    full = scheme("mfue-w", outer=run + 20, stop_window=0).generate(victim, data, seed=0, pool=pool)
+    assert int(full.queries.extras[PREFIX + "outer_run"]) == run + 20  # window 0: every iteration runs
+    capped = scheme("mfue-w", outer=run, stop_window=0).generate(victim, data, seed=0, pool=pool)
+    assert torch.equal(capped.queries.inputs, ruled.queries.inputs)  # the rule draws no random numbers
+    # what the extra iterations would have bought: the source's losses barely move
+    later = true_label_loss(victim.probs(full.queries.inputs), full.queries.labels)
+    now = true_label_loss(victim.probs(ruled.queries.inputs), ruled.queries.labels)
+    assert float(later.mean()) >= 0.9 * float(now.mean())
+    assert repr(scheme("mfue-w", stop_window=5)) != repr(scheme("mfue-w"))  # part of the key's config
+    assert "stop_window=5" in repr(scheme("mfue-w", stop_window=5))

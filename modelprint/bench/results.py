@@ -68,6 +68,18 @@ def _value_fields(r: ScoreRecord) -> tuple[object, ...]:
 
 
 @dataclass(frozen=True)
+class KeyRecord:
+    """One generated key: its scheme label and config, seed, victim, query count and seconds."""
+
+    fingerprint: str
+    config: str
+    seed: int
+    victim: str
+    queries: int
+    seconds: float
+
+
+@dataclass(frozen=True)
 class ScoreRecord:
     """One stored score."""
 
@@ -254,6 +266,11 @@ class ResultsDB:
             ScoreRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], r[10], r[11], r[12])
             for r in self._conn.execute(sql, args)
         ]
+
+    def key_records(self) -> list[KeyRecord]:
+        """Every stored key's query count and generation seconds."""
+        sql = "SELECT fingerprint, config, seed, victim, queries, seconds FROM keys ORDER BY config, seed"
+        return [KeyRecord(*r) for r in self._conn.execute(sql)]
 
     def count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0])

@@ -41,11 +41,11 @@ Notation, for a seed x that the victim f labels y, a target class t ≠ y, and l
   :func:`most_feasible`). The admissible interval of a seed is reported as [smallest robust candidate,
   λ_upper); it is empty when no candidate is feasible, and the most feasible candidate is then the least
   infeasible one (largest, negative, slack).
-- **coarse-to-fine search** [D] (:func:`coarse_columns`, :func:`refinement`): the same grid, but only every
-  s-th candidate first (with the first and the last), then every candidate between the coarse neighbours
-  of the coarse pass's most feasible candidate and between the first robust coarse candidate and its
-  coarse predecessor. Every candidate's values are those of the exhaustive grid; the choice differs from
-  it only where the slack has a better peak between coarse candidates away from the coarse best.
+- **coarse-to-fine search** [D] (:func:`coarse_columns`, :func:`refine_strides`, :func:`refinement`): the
+  same grid, but only every s-th candidate first (and the last), then passes of stride s/5, s/25, …, 1,
+  each within one previous stride of the most feasible candidate so far and below the first robust one.
+  Every candidate evaluated has the exhaustive grid's values; the choice differs from the grid's only where
+  the slack peaks higher between coarse candidates away from the coarse choice.
 """
 
 from __future__ import annotations
@@ -324,33 +324,45 @@ def _ranking(
 
 def coarse_columns(n: int, coarse: int) -> torch.Tensor:
     """Grid positions of the coarse pass over ``n`` candidates [D]: 0, s, 2s, … and n − 1, with the stride
-    s = max(1, n // ``coarse``) (500 candidates, ``coarse`` 25: 26 positions 20 apart)."""
+    s = max(1, n // ``coarse``) (500 candidates, ``coarse`` 20: 21 positions 25 apart)."""
     cols = torch.arange(0, n, max(1, n // coarse))
     return cols if int(cols[-1]) == n - 1 else torch.cat([cols, torch.tensor([n - 1])])
 
 
+REFINE = 5
+"""Each pass of the coarse-to-fine search divides the stride by this factor [D] (25, 5, 1)."""
+
+
+def refine_strides(stride: int) -> list[int]:
+    """The strides of the passes after a coarse pass of stride ``stride``: divided by :data:`REFINE` down
+    to 1 (25 → [5, 1]; 1 → [])."""
+    out: list[int] = []
+    while stride > 1:
+        stride = max(1, stride // REFINE)
+        out.append(stride)
+    return out
+
+
 def refinement(
-    cols: torch.Tensor,
     lam: torch.Tensor,
     lower: torch.Tensor,
     upper: torch.Tensor,
     victim_margin: torch.Tensor,
-    n: int,
+    stride: int,
+    step: int,
 ) -> torch.Tensor:
-    """(N, n) mask of the grid candidates the fine pass evaluates [D], from the coarse pass's values at grid
-    positions ``cols`` (C,) (``lam``, ``lower``, ``victim_margin`` (N,C), ``upper`` (N,)): every candidate
-    strictly between the coarse neighbours of the coarse pass's most feasible candidate (its choice can only
-    move there), and, so that the interval's lower end is the grid's, every one strictly between the first
-    robust coarse candidate and its coarse predecessor. Coarse positions themselves are left out."""
+    """(N,G) mask of the candidates one fine pass evaluates [D], from the candidates evaluated so far
+    (``lower`` +∞ and ``victim_margin`` −∞ elsewhere, so they are neither robust nor ranked): every
+    ``step``-th candidate within ``stride`` of the current most feasible one (the grid's choice can only
+    move there at this resolution), and every ``step``-th one within ``stride`` below the first robust
+    candidate (so that the interval's lower end is the grid's). Candidates already evaluated are included."""
     _, _, _, best = _ranking(lam, lower, upper, victim_margin)
     robust = lam > lower
-    first = torch.where(robust.any(dim=1), robust.to(torch.int8).argmax(dim=1), len(cols))
-    edges = torch.cat([torch.tensor([-1]), cols, torch.tensor([n])])  # edges[k + 1] = cols[k]
-    j = torch.arange(n).view(1, -1)
-    around = (edges[best].view(-1, 1) < j) & (j < edges[best + 2].view(-1, 1))
-    before = (
-        (edges[first].view(-1, 1) < j) & (j < edges[first + 1].view(-1, 1)) & (first < len(cols)).view(-1, 1)
-    )
-    mask = around | before
-    mask[:, cols] = False
-    return mask
+    found = robust.any(dim=1)
+    first = robust.to(torch.int8).argmax(dim=1)
+    j = torch.arange(lam.shape[1]).view(1, -1)
+    around = j - best.view(-1, 1)
+    around = (around.abs() < stride) & (around % step == 0)
+    below = first.view(-1, 1) - j
+    below = (below > 0) & (below < stride) & (below % step == 0) & found.view(-1, 1)
+    return around | below

@@ -172,10 +172,3 @@ def make_executor(kind: str, *, n_jobs: int | None = None, scheduler: str | None
 
 ProgressFn = Callable[[str, bool], None]
 
-
-def __getattr__(name: str) -> object:  # TEMPORARY-SHIM: remove once the running pool build ends
-    if name in ("run_build_task", "BuildTask"):
-        from modelprint.zoo import builder
-
-        return getattr(builder, name)
-    raise AttributeError(name)
