@@ -64,7 +64,7 @@ from modelprint.zoo.lineage import join
 
 log = logging.getLogger(__name__)
 
-NEW_SCHEMES = ["ipguard", "modeldiff", "sac-w", "sac-m", "zest", "fbi", "uap"]
+NEW_SCHEMES = ["ipguard", "ipguard-qurd", "modeldiff", "sac-w", "sac-m", "zest", "fbi", "uap"]
 DERIVED = ("finetune(ftal)", "prune(0.5)")
 
 
@@ -136,6 +136,7 @@ def test_scheme_ranks_derived_models_above_every_independent_one(tiny: TinyZoo, 
 def test_schemes_declare_their_access_level_and_budget() -> None:
     expected = {
         "ipguard": ("labels", 100),
+        "ipguard-qurd": ("labels", 100),
         "modeldiff": ("probs", 100),
         "sac-w": ("logits", 100),
         "sac-m": ("logits", 100),

@@ -3,16 +3,21 @@
 L(x) = ReLU(g_i(x) − g_j(x) + k) + ReLU(max_{t≠i,j} g_t(x) − g_i(x)) on the logits g: label j with margin
 k over i, and i kept as the runner-up. The max excludes i and j with −∞ (QuRD masks with 0, wrong for
 negative logits). Adam on x (lr 0.01), clip to [0,1] after each step, and each point stops as soon as its
-loss is exactly 0 (its value at that moment is frozen) or after ``max_iter`` steps."""
+loss is exactly 0 (its value at that moment is frozen) or after ``max_iter`` steps; ``until="label"`` stops
+it at the first step the model labels it j instead (QuRD's rule, which ignores the margin k). With a
+:class:`~modelprint.ops.convergence.StopRule`, a point whose loss has stopped improving also stops (its loss
+is checked after every step, per point)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
 from modelprint.models.base import TorchClassifier
+from modelprint.ops.convergence import NEVER, StopRule
 from modelprint.ops.threads import intra_op_threads
 
 
@@ -52,18 +57,25 @@ def boundary_search(
     max_iter: int = 1000,
     betas: tuple[float, float] = (0.9, 0.999),
     adam_eps: float = 1e-8,
+    until: Literal["loss", "label"] = "loss",
+    stop: StopRule = NEVER,
 ) -> BoundaryResult:
     """Minimise :func:`ipguard_loss` over x with Adam (torch's update rule, written out so that finished
     points leave the batch: only the active rows are forwarded, which is what makes 1000 steps cheap).
     Points are independent (eval-mode model), so this equals Adam on the whole batch with the finished
-    rows frozen."""
+    rows frozen. A point finishes at loss 0 (``until="loss"``) or once labelled j (``"label"``), or once
+    ``stop`` finds its loss converged; ``max_iter`` is the cap."""
     if max_iter < 0:
         raise ValueError("max_iter must be non-negative")
+    if until not in ("loss", "label"):
+        raise ValueError(f"until must be 'loss' or 'label', got {until!r}")
     source, target = source.cpu().long(), target.cpu().long()
     points = x.detach().float().cpu().clone()
     m1, m2 = torch.zeros_like(points), torch.zeros_like(points)
     done = torch.zeros(len(points), dtype=torch.bool)
     iterations = torch.zeros(len(points), dtype=torch.long)
+    plateau = stop.plateau() if stop.enabled else None
+    seen = torch.full((len(points),), float("inf"))  # each point's loss at its last step
     b1, b2 = betas
     was_training = model.module.training
     model.module.eval()
@@ -73,10 +85,16 @@ def boundary_search(
             if len(idx) == 0:
                 break
             xa = points[idx].clone().requires_grad_(True)
-            loss = ipguard_loss(
-                model.forward(xa), source[idx].to(model.device), target[idx].to(model.device), k
-            )
-            finished = loss.detach().cpu() <= 0
+            logits = model.forward(xa)
+            loss = ipguard_loss(logits, source[idx].to(model.device), target[idx].to(model.device), k)
+            if until == "loss":
+                finished = loss.detach().cpu() <= 0
+            else:
+                finished = logits.detach().argmax(dim=1).cpu() == target[idx]
+            if plateau is not None:
+                seen[idx] = loss.detach().cpu()
+                plateau.update(seen)
+                finished = finished | plateau.converged[idx]
             done[idx[finished]] = True
             if step == max_iter or finished.all():
                 break

@@ -2,11 +2,13 @@
 once its objective has stopped improving.
 
 A :class:`StopRule` is ``tol`` (relative) over ``window`` checks: after check t, the loop may stop when the
-best objective seen so far has improved by at most ``tol`` · |best at check t − ``window``| over the last
-``window`` checks. ``window=0`` switches the rule off, so the loop runs to its cap exactly as before. The
-rule is a sampler setting and therefore part of a key's config (``repr``): keys made with and without it
-never share a cache entry. :class:`Plateau` tracks one objective or a vector of independent ones (one per
-seed of a batch), so samplers whose points are optimised independently can retire each point on its own."""
+best objective seen so far has improved by at most ``tol`` · max(|best at check t − ``window``|, ``floor``)
+over the last ``window`` checks. ``floor`` (default 0) makes the tolerance absolute near zero, for losses that
+decay towards 0 geometrically and so never stop improving relatively. ``window=0`` switches the rule off, so
+the loop runs to its cap exactly as before. The rule is a sampler setting and therefore part of a key's config
+(``repr``): keys made with and without it never share a cache entry. :class:`Plateau` tracks one objective or
+a vector of independent ones (one per seed of a batch), so samplers whose points are optimised independently
+can retire each point on its own."""
 
 from __future__ import annotations
 
@@ -18,14 +20,19 @@ import torch
 
 @dataclass(frozen=True)
 class StopRule:
-    """Stop when the best objective improved by ≤ ``tol`` (relative) over the last ``window`` checks."""
+    """Stop when the best objective improved by ≤ ``tol`` · max(|best then|, ``floor``) over the last
+    ``window`` checks."""
 
     tol: float = 1e-3
     window: int = 20
+    floor: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.tol < 0 or self.window < 0:
-            raise ValueError(f"stop rule: tol and window must be non-negative, got {self.tol}, {self.window}")
+        if self.tol < 0 or self.window < 0 or self.floor < 0:
+            raise ValueError(
+                "stop rule: tol, window and floor must be non-negative, "
+                f"got {self.tol}, {self.window}, {self.floor}"
+            )
 
     @property
     def enabled(self) -> bool:
@@ -67,7 +74,7 @@ class Plateau:
             self.converged = torch.zeros(len(self._best), dtype=torch.bool)
             return False
         before, now = self._history[0], self._best
-        scale = before.abs()
+        scale = before.abs().clamp_min(self.rule.floor)
         finite = torch.isfinite(before) & torch.isfinite(now)
         self.converged = finite & (before - now <= self.rule.tol * scale)
         done = bool(self.converged.all())

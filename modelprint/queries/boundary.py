@@ -11,11 +11,18 @@ import torch
 from modelprint.data import Dataset
 from modelprint.models.base import TorchClassifier
 from modelprint.ops.boundary import boundary_search
+from modelprint.ops.convergence import StopRule
 from modelprint.queries.base import QuerySampler
 from modelprint.queries.common import QueryStructure, draw_indices
 from modelprint.types import Queries
 
 log = logging.getLogger(__name__)
+
+STOP_TOL = 1e-3
+"""Relative tolerance of the per-point stop rule (our default; the spec runs a point to loss 0 or the cap)."""
+STOP_WINDOW = 50
+"""Adam steps over which a point's best loss must improve by more than :data:`STOP_TOL` for it to go on
+(our default; 0 switches the rule off)."""
 
 
 class BoundaryQueries(QuerySampler):
@@ -27,7 +34,12 @@ class BoundaryQueries(QuerySampler):
     spec's default is followed). Only points the victim labels j are kept. Starts are seeds
     (``init="data"``) or U(0,1) noise (``init="uniform_noise"``); when too few succeed, further rounds draw
     new starts and targets, at most ``max_rounds``. Labels are the starts' labels (the victim's prediction
-    for noise); extras hold i (``source_label``), j (``target``), the final ``loss`` and ``iterations``."""
+    for noise); extras hold i (``source_label``), j (``target``), the final ``loss`` and ``iterations``.
+
+    ``until="label"`` is QuRD's stopping (each point stops at the first step the victim labels it j,
+    whatever its margin), registered as ``ipguard-qurd``. Stop rule (our defaults :data:`STOP_TOL`,
+    :data:`STOP_WINDOW`): a point whose best loss improved by at most ``stop_tol`` (relative) over the last
+    ``stop_window`` steps stops there (``max_iter`` is the cap; ``stop_window=0``: the spec's rule only)."""
 
     structure: QueryStructure = "points"
 
@@ -40,9 +52,16 @@ class BoundaryQueries(QuerySampler):
         init: Literal["data", "uniform_noise"] = "data",
         max_rounds: int = 5,
         oversample: float = 1.25,
+        until: Literal["loss", "label"] = "loss",
+        stop_tol: float = STOP_TOL,
+        stop_window: int = STOP_WINDOW,
     ) -> None:
         if init not in ("data", "uniform_noise"):
             raise ValueError(f"init must be 'data' or 'uniform_noise', got {init!r}")
+        if until not in ("loss", "label"):
+            raise ValueError(f"until must be 'loss' or 'label', got {until!r}")
+        self.until = until
+        self.stop = StopRule(stop_tol, stop_window)
         self.k = k
         self.lr = lr
         self.max_iter = max_iter
@@ -78,7 +97,10 @@ class BoundaryQueries(QuerySampler):
             target = (source + torch.randint(1, victim.num_classes, (n,), generator=generator)) % (
                 victim.num_classes
             )
-            res = boundary_search(victim, x, source, target, k=self.k, lr=self.lr, max_iter=self.max_iter)
+            res = boundary_search(
+                victim, x, source, target, k=self.k, lr=self.lr, max_iter=self.max_iter,
+                until=self.until, stop=self.stop,
+            )  # fmt: skip
             ok = (victim.predict(res.points) == target).nonzero().flatten()[:need]
             for key, value in (
                 ("inputs", res.points),

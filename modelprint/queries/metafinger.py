@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from modelprint.data import Dataset
 from modelprint.models.base import TorchClassifier
+from modelprint.ops.convergence import StopRule
 from modelprint.pools import Pool, PoolEnsemble, PoolSpec
 from modelprint.queries.base import PoolSampler
 from modelprint.queries.common import QueryStructure, draw_indices
@@ -37,6 +38,18 @@ fine-tuning modes twice (two seeds), magnitude pruning 10–70% with a one-epoch
 noising v ∈ {1,3,5,7,9} with its recovery fine-tune, all on the owner's data (pruning without recovery would
 reproduce a benchmark's pruned suspects weight for weight). Negatives: independent models over five
 architectures, four seeds each."""
+
+STOP_TOL = 1e-2
+"""Relative tolerance of the epoch stop rule within a round (our default; the code runs all 10 epochs)."""
+STOP_WINDOW = 2
+"""Epochs over which the best epoch-mean training loss must improve by more than :data:`STOP_TOL` for a
+round to go on (our default; 0 switches the rule off)."""
+ROUND_TOL = 0.05
+"""Relative tolerance of the round stop rule (our default; the code runs up to 100 rounds)."""
+ROUND_WINDOW = 3
+"""Rounds over which the screened points found must grow by more than :data:`ROUND_TOL` of the count
+before them (by at least one point while none was found) for the rounds to go on (our default; 0 switches
+the rule off)."""
 
 
 # --------------------------------------------------------------------------- transformations (spec §7.2 [C])
@@ -185,8 +198,22 @@ class MetaFingerQueries(PoolSampler):
     Deviations, for the toolbox's key format: the victim is a training positive as well (the key's
     reference is the victim's label, so screening also requires the victim to predict y, which makes the
     reference equal MetaFinger's label y); if no point passes screening, the single point with the best
-    validation margin is returned (a warning is logged). Extras: ``index`` (seed in ``data``), ``round``,
-    ``num_selected`` (how many passed screening)."""
+    validation margin is returned (a warning is logged).
+
+    Each step evaluates only the training models it uses (anchor, ``n_sample`` positives and negatives;
+    the same numbers as the whole pool then indexed), and the screening reuses the validation labels of
+    the selected state. Stop rules (our defaults :data:`STOP_TOL`, :data:`STOP_WINDOW`, :data:`ROUND_TOL`,
+    :data:`ROUND_WINDOW`; :mod:`modelprint.ops.convergence`), both with the code's counts as caps:
+
+    * epochs: after every epoch its mean training loss is checked, and the round ends once the best epoch
+      mean has improved by at most ``stop_tol`` (relative) over the last ``stop_window`` epochs (1e-2 over 2
+      epochs); the epoch it ends at is the last one, so it is checked for selection as well;
+    * rounds: they end once the last ``round_window`` rounds added at most ``round_tol`` × the points that
+      had passed screening before them (0.05 over 3 rounds; none at all while none had passed).
+
+    ``stop_window=0, round_window=0``: every epoch and up to ``max_rounds`` rounds, as before the rules.
+    Extras: ``index`` (seed in ``data``), ``round``, ``num_selected`` (how many passed screening),
+    ``epochs_run`` (epochs each round ran) and ``rounds_run`` (rounds that ran)."""
 
     structure: QueryStructure = "points"
 
@@ -203,11 +230,16 @@ class MetaFingerQueries(PoolSampler):
         select_after: int = 4,
         max_rounds: int = 100,
         transforms: bool = True,
+        stop_tol: float = STOP_TOL,
+        stop_window: int = STOP_WINDOW,
+        round_tol: float = ROUND_TOL,
+        round_window: int = ROUND_WINDOW,
     ) -> None:
         if batch < 1 or epochs < 1 or n_sample < 1 or max_rounds < 1:
             raise ValueError("batch, epochs, n_sample and max_rounds must be positive")
         if not 0.0 < train_fraction < 1.0:
             raise ValueError(f"train_fraction must be in (0,1), got {train_fraction}")
+        StopRule(stop_tol, stop_window), StopRule(round_tol, round_window)  # validate the settings
         self.pool_spec = pool_spec
         self.batch = batch
         self.epochs = epochs
@@ -218,6 +250,8 @@ class MetaFingerQueries(PoolSampler):
         self.select_after = select_after
         self.max_rounds = max_rounds
         self.transforms = transforms
+        self.stop_tol, self.stop_window = stop_tol, stop_window
+        self.round_tol, self.round_window = round_tol, round_window
 
     def meta_train(
         self,
@@ -227,34 +261,49 @@ class MetaFingerQueries(PoolSampler):
         val: PoolEnsemble,
         n_val_positives: int,
         generator: torch.Generator,
-    ) -> torch.Tensor:
-        """One round of meta-training on ``seeds``; returns the selected input state (spec §7.2)."""
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """One round of meta-training on ``seeds`` (spec §7.2): the selected input state, the validation
+        pool's labels (P_val, N) on it and the number of epochs that ran."""
         transforms = metafinger_transforms(seeds.shape[-1]) if self.transforms else [("identity", identity)]
         n_negatives = len(train) - n_positives
         inp = seeds.clone().requires_grad_(True)
         opt = torch.optim.Adam([inp], lr=self.lr)
-        best, best_rate = inp.detach().clone(), math.inf
-        last = self.epochs - 1
+        best, best_rate, best_labels = inp.detach().clone(), math.inf, torch.empty(0, dtype=torch.long)
+        plateau = StopRule(self.stop_tol, self.stop_window).plateau()
+        epochs_run = 0
         for epoch in range(self.epochs):
-            for anchor in torch.randperm(n_positives, generator=generator).tolist():
+            total = 0.0
+            anchors = torch.randperm(n_positives, generator=generator).tolist()
+            for anchor in anchors:
                 _, transform = transforms[int(torch.randint(len(transforms), (1,), generator=generator))]
-                logp = train.logits(transform(inp, generator)).log_softmax(-1)  # (P, N, K)
+                x = transform(inp, generator)
                 pos = torch.randperm(n_positives, generator=generator)[: self.n_sample]
                 neg = n_positives + torch.randperm(n_negatives, generator=generator)[: self.n_sample]
-                log_anchor = logp[anchor]
-                loss = _kl(logp[pos], log_anchor).mean() - self.alpha * _kl(logp[neg], log_anchor).mean()
+                used = sorted({anchor, *pos.tolist(), *neg.tolist()})  # only these models run
+                at = {m: i for i, m in enumerate(used)}
+                logp = train.logits(x, used).log_softmax(-1)  # (len(used), N, K)
+                log_anchor = logp[at[anchor]]
+                kl_pos = _kl(logp[torch.tensor([at[m] for m in pos.tolist()])], log_anchor).mean()
+                kl_neg = _kl(logp[torch.tensor([at[m] for m in neg.tolist()])], log_anchor).mean()
+                loss = kl_pos - self.alpha * kl_neg
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
                 with torch.no_grad():
                     inp.clamp_(0.0, 1.0)
-            if epoch > self.select_after or (epoch == last and math.isinf(best_rate)):
+                total += float(loss.detach())
+            epochs_run = epoch + 1
+            stop = plateau.update(total / len(anchors))
+            last = stop or epoch == self.epochs - 1
+            if epoch > self.select_after or (last and math.isinf(best_rate)):
                 labels = val.labels(inp.detach())
                 y = labels[:n_val_positives].mode(dim=0).values
                 rate = float((labels[n_val_positives:] == y).float().mean())
                 if rate <= best_rate:
-                    best, best_rate = inp.detach().clone(), rate
-        return best
+                    best, best_rate, best_labels = inp.detach().clone(), rate, labels
+            if stop:
+                break
+        return best, best_labels, epochs_run
 
     def sample_with_pool(
         self, victim: TorchClassifier, data: Dataset, budget: int, pool: Pool, *, generator: torch.Generator
@@ -270,12 +319,15 @@ class MetaFingerQueries(PoolSampler):
         order = correct[draw_indices(len(correct), self.batch * self.max_rounds, generator=generator)]
         parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("inputs", "index", "round", "margin", "kept")}
         found = 0
+        rounds = StopRule(self.round_tol, self.round_window).plateau(maximise=True)
+        rounds.update(found)
+        epochs_run: list[int] = []
         for r in range(self.max_rounds):
             if found >= budget:
                 break
             idx = order[r * self.batch : (r + 1) * self.batch]
-            x = self.meta_train(data.images[idx], train, n_pos, val, n_val_pos, generator)
-            labels = val.labels(x)
+            x, labels, epochs = self.meta_train(data.images[idx], train, n_pos, val, n_val_pos, generator)
+            epochs_run.append(epochs)
             y = labels[:n_val_pos].mode(dim=0).values
             pos_rate = (labels[:n_val_pos] == y).float().mean(0)
             neg_rate = (labels[n_val_pos:] == y).float().mean(0)
@@ -289,6 +341,11 @@ class MetaFingerQueries(PoolSampler):
                 ("kept", kept),
             ):
                 parts[key].append(value)
+            if rounds.update(found) and found < budget:
+                log.info(
+                    "MetaFinger: screened points stopped growing after %d rounds (%d found)", r + 1, found
+                )
+                break
         cat = {k: torch.cat(v) for k, v in parts.items()}
         kept = cat["kept"]
         chosen = kept.nonzero().flatten()[:budget]
@@ -298,4 +355,6 @@ class MetaFingerQueries(PoolSampler):
             chosen = cat["margin"].argmax().view(1)
         extras = {k: cat[k][chosen] for k in ("index", "round")}
         extras["num_selected"] = torch.tensor(int(kept.sum().clamp_max(budget)))
+        extras["epochs_run"] = torch.tensor(epochs_run)
+        extras["rounds_run"] = torch.tensor(len(epochs_run))
         return Queries(cat["inputs"][chosen], data.labels[cat["index"][chosen]], extras)

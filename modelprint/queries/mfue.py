@@ -117,7 +117,7 @@ def unlearnable_triggers(
     plateau = stop.plateau()
     watched = members[0]
     it = 0
-    for it in range(1, outer + 1):  # noqa: B007 (returned)
+    for it in range(1, outer + 1):
         runner = runners[int(torch.randint(len(runners), (1,), generator=generator))]
         for _ in range(inner):
             delta.requires_grad_(True)

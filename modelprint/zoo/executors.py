@@ -171,4 +171,3 @@ def make_executor(kind: str, *, n_jobs: int | None = None, scheduler: str | None
 
 
 ProgressFn = Callable[[str, bool], None]
-
