@@ -13,6 +13,7 @@ import torch
 from modelprint.data import Dataset
 from modelprint.models.base import TorchClassifier
 from modelprint.ops.adversarial import fgsm, pgd
+from modelprint.ops.convergence import StopRule
 from modelprint.ops.deepfool import deepfool
 from modelprint.ops.threads import intra_op_threads
 from modelprint.ops.uap import universal_perturbation
@@ -163,11 +164,24 @@ def spread_indices(predicted: torch.Tensor, m: int, *, generator: torch.Generato
     return chosen
 
 
+UAP_STOP_TOL = 1e-2
+"""Relative tolerance of the UAP pass stop rule (our default; the paper runs passes up to its cap)."""
+UAP_STOP_WINDOW = 3
+"""Passes over which the best fooling rate must improve by more than :data:`UAP_STOP_TOL` for the fit to go on
+(our default; 0 switches the rule off)."""
+
+
 class UAPQueries(QuerySampler):
     """Pairs (x_i, x_i + v) for a universal adversarial perturbation v of the victim (Peng et al., CVPR'22;
     spec §13): v is fitted with :func:`~modelprint.ops.uap.universal_perturbation` on ``fit_points``
     seeds (ξ = 10/255, target fooling rate 0.8, ≤ 10 passes), then m = budget/2 points spread across the
-    victim's predicted classes are queried clean and perturbed. v is stored in ``extras["uap"]``."""
+    victim's predicted classes are queried clean and perturbed. v is stored in ``extras["uap"]``.
+
+    Stop rule (our defaults :data:`UAP_STOP_TOL`, :data:`UAP_STOP_WINDOW`; :mod:`modelprint.ops.convergence`):
+    ``max_passes`` is the cap; after every pass the fooling rate on the fitting seeds (which the pass computes
+    anyway) is checked, and the fit ends once the best rate has improved by at most ``stop_tol`` (relative)
+    over the last ``stop_window`` passes (tol 1e-2 over 3 passes by default; ``stop_window=0``: every pass
+    up to the target rate, as before the rule). Extras ``fooling_rate`` and ``passes_run``."""
 
     structure: QueryStructure = "pairs"
 
@@ -181,7 +195,10 @@ class UAPQueries(QuerySampler):
         batch_size: int = 16,
         overshoot: float = 0.02,
         max_iter: int = 10,
+        stop_tol: float = UAP_STOP_TOL,
+        stop_window: int = UAP_STOP_WINDOW,
     ) -> None:
+        StopRule(stop_tol, stop_window)  # validates both
         self.eps = eps
         self.target_fooling = target_fooling
         self.max_passes = max_passes
@@ -189,6 +206,7 @@ class UAPQueries(QuerySampler):
         self.batch_size = batch_size
         self.overshoot = overshoot
         self.max_iter = max_iter
+        self.stop_tol, self.stop_window = stop_tol, stop_window
 
     def sample(
         self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
@@ -204,10 +222,15 @@ class UAPQueries(QuerySampler):
             max_iter=self.max_iter,
             batch_size=self.batch_size,
             generator=generator,
+            stop=StopRule(self.stop_tol, self.stop_window),
         )
         m = budget // 2
         idx = spread_indices(victim.predict(data.images), m, generator=generator)
         x, labels = data.images[idx].clone(), data.labels[idx].clone()
         v = result.perturbation
-        extras = {"uap": v[None], "fooling_rate": torch.tensor([result.fooling_rate])}
+        extras = {
+            "uap": v[None],
+            "fooling_rate": torch.tensor([result.fooling_rate]),
+            "passes_run": torch.tensor([result.passes]),
+        }
         return _assemble(x, (x + v).clamp(0, 1), labels, idx, True, extras)

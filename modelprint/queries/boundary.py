@@ -18,9 +18,9 @@ from modelprint.types import Queries
 
 log = logging.getLogger(__name__)
 
-STOP_TOL = 1e-3
+STOP_TOL = 1e-2
 """Relative tolerance of the per-point stop rule (our default; the spec runs a point to loss 0 or the cap)."""
-STOP_WINDOW = 50
+STOP_WINDOW = 20
 """Adam steps over which a point's best loss must improve by more than :data:`STOP_TOL` for it to go on
 (our default; 0 switches the rule off)."""
 

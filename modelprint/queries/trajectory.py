@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from modelprint.data import Dataset
 from modelprint.models.base import TorchClassifier
+from modelprint.ops.convergence import StopRule
 from modelprint.ops.threads import intra_op_threads
 from modelprint.queries.base import QuerySampler
 from modelprint.queries.common import QueryStructure
@@ -32,6 +33,19 @@ log = logging.getLogger(__name__)
 TrajectoryLoss = Literal["logit", "ce"]
 Bound = Literal["mask", "clip"]
 
+STOP_TOL = 1e-2
+"""Relative tolerance of the per-seed step-search stop rule (our default; the code runs every epoch [C])."""
+STOP_WINDOW = 10
+"""Epochs over which a seed's best landing miss must improve by more than :data:`STOP_TOL` for its step-size
+search to go on (our default; 0 switches the rule off)."""
+
+
+def target_gap(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """z_t − max_{c≠t} z_c per row (B,): positive where the victim labels x with its target t."""
+    z = logits.detach()
+    t = target.to(z.device)[:, None]
+    return (z.gather(1, t).squeeze(1) - z.scatter(1, t, float("-inf")).amax(dim=1)).cpu()
+
 
 def signed_gradient(
     victim: TorchClassifier, x: torch.Tensor, target: torch.Tensor, *, loss: TrajectoryLoss = "logit"
@@ -40,9 +54,17 @@ def signed_gradient(
 
     ``loss="logit"``: ℓ = −z_t, the official code's ``nll_loss`` on raw logits [C]; ``"ce"``: targeted
     cross-entropy, the fork's choice [C]. Both are per sample (summed, so rows do not interact)."""
+    sign, labels, _ = signed_gradient_gap(victim, x, target, loss=loss)
+    return sign, labels
+
+
+def signed_gradient_gap(
+    victim: TorchClassifier, x: torch.Tensor, target: torch.Tensor, *, loss: TrajectoryLoss = "logit"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`signed_gradient` and the :func:`target_gap` at x (B,), read off the same forward pass."""
     if len(x) == 0:
-        return torch.zeros_like(x), torch.zeros(0, dtype=torch.long)
-    signs, labels = [], []
+        return torch.zeros_like(x), torch.zeros(0, dtype=torch.long), torch.zeros(0)
+    signs, labels, gaps = [], [], []
     for i in range(0, len(x), victim.batch_size):
         xb = x[i : i + victim.batch_size].detach().clone().requires_grad_(True)
         tb = target[i : i + victim.batch_size].to(victim.device)
@@ -54,7 +76,8 @@ def signed_gradient(
         (grad,) = torch.autograd.grad(value, xb)
         signs.append(grad.sign().cpu())
         labels.append(logits.detach().argmax(dim=1).cpu())
-    return torch.cat(signs), torch.cat(labels)
+        gaps.append(target_gap(logits, tb))
+    return torch.cat(signs), torch.cat(labels), torch.cat(gaps)
 
 
 def signed_step(
@@ -80,12 +103,14 @@ class StepSearch:
 @dataclass(frozen=True)
 class SurfaceTrajectories:
     """Points (B,m,L+1,C,H,W), victim labels (B,m,L+1), step sizes (B,m,h) and ``ok`` (B,): whether every
-    one of the seed's m legs was found (rows with ``ok`` False hold zeros past the failed leg)."""
+    one of the seed's m legs was found (rows with ``ok`` False hold zeros past the failed leg);
+    ``search_epochs`` (≤ m,): the epochs each leg's step search ran (its slowest seed), legs in order."""
 
     points: torch.Tensor
     labels: torch.Tensor
     step_sizes: torch.Tensor
     ok: torch.Tensor
+    search_epochs: torch.Tensor
 
 
 class TrajectoryQueries(QuerySampler):
@@ -121,9 +146,21 @@ class TrajectoryQueries(QuerySampler):
       sizes only move by the auxiliary-loss step (~1e-4 per epoch), so the accepted step sizes barely
       differ (measured on digits: the same to 3 decimals).
 
+    **Stop rule** (our defaults :data:`STOP_TOL`, :data:`STOP_WINDOW`; :mod:`modelprint.ops.convergence`):
+    ``max_iteration`` stays the cap of each seed's step-size search, and each seed is checked after every
+    epoch on its landing miss Σ_{i<h} max(0, g_i) + max(0, −g_h), g_i = z_t − max_{c≠t} z_c at roll-out point
+    x_i (read off the roll-out's own forward passes; 0 when it lands exactly). Once a seed's best miss has
+    improved by at most ``stop_tol`` (relative) over the last ``stop_window`` epochs, the seed is retired:
+    accepted if it lands exactly at that epoch (bypassing the ``accept_after`` wait, during which its step
+    sizes barely move), failed if it has never landed (an oscillating search), else kept until it lands
+    again. Tol 1e-2 over 10 epochs by default; ``stop_window=0``: every epoch up to acceptance or the cap,
+    bit for bit as before the rule.
+
     ``extras``: ``trajectory`` (N,) id, ``segment`` (N,) leg, ``target`` (N,) the leg's target class,
     ``step_size`` (N,) the step that reached each point (0 at a leg's start), ``index`` (N,) the seed's index
-    in ``data`` and ``source_label`` (N,) the victim's label at generation. Labels are the seeds' labels."""
+    in ``data`` and ``source_label`` (N,) the victim's label at generation; ``epochs_run`` (S,) the epochs
+    each of the S step searches ran (every leg of every seed batch tried, in order; ≤ ``max_iteration``).
+    Labels are the seeds' labels."""
 
     structure: ClassVar[QueryStructure] = "points"
 
@@ -141,6 +178,8 @@ class TrajectoryQueries(QuerySampler):
         bound: Bound = "mask",
         accept_after: float = 0.25,
         oversample: float = 1.25,
+        stop_tol: float = STOP_TOL,
+        stop_window: int = STOP_WINDOW,
     ) -> None:
         if length < 2 or length % 2:
             raise ValueError(f"length must be an even number >= 2, got {length}")
@@ -154,6 +193,7 @@ class TrajectoryQueries(QuerySampler):
             raise ValueError("factor_lc must lie in (0, 1)")
         if initial_stepsize - 0.002 * (length // 2 - 1) <= 0:
             raise ValueError("initial_stepsize is too small for the 0.002 per-step decrement")
+        StopRule(stop_tol, stop_window)  # validates both
         self.length = length
         self.max_iteration = max_iteration
         self.initial_stepsize = initial_stepsize
@@ -165,6 +205,7 @@ class TrajectoryQueries(QuerySampler):
         self.bound = bound
         self.accept_after = accept_after
         self.oversample = oversample
+        self.stop_tol, self.stop_window = stop_tol, stop_window
 
     @property
     def points_per_trajectory(self) -> int:
@@ -180,30 +221,50 @@ class TrajectoryQueries(QuerySampler):
         x_h is not t and not status2. Accept when neither (after epoch > ``accept_after`` · max_iteration);
         otherwise a step of lr ``tra_lr`` on Σ_j (s_j·decay − s_{j+1})² + Σ_j max(0, −s_j), then
         s ·= 1/factor_lc − 0.049·e/E on status1 (grow) or factor_lc + 0.049·e/E on status2 (shrink); any
-        s > 1 fails the seed, as does reaching ``max_iteration`` without acceptance."""
+        s > 1 fails the seed, as does reaching ``max_iteration`` without acceptance. The stop rule (see the
+        class docstring) retires each seed on its own plateau of the landing miss."""
         h, n = self.length // 2, len(x)
         s = (self.initial_stepsize - 0.002 * torch.arange(h, dtype=torch.float32)).repeat(n, 1)
         accepted = torch.zeros(n, dtype=torch.bool)
         failed = torch.zeros(n, dtype=torch.bool)
         epochs = torch.zeros(n, dtype=torch.long)
         decay = self.factor_re
+        rule = StopRule(self.stop_tol, self.stop_window)
+        plateau = rule.plateau()
+        miss = torch.zeros(n, dtype=torch.float64)  # retired seeds keep their last value
         for epoch in range(self.max_iteration):
             idx = (~accepted & ~failed).nonzero().flatten()
             if len(idx) == 0:
                 break
             xa, ta, sa = x[idx], target[idx], s[idx]
             early = torch.zeros(len(idx), dtype=torch.bool)
+            over = torch.zeros(len(idx), dtype=torch.float64)
             for i in range(h):
-                sign, labels = signed_gradient(victim, xa, ta, loss=self.loss)
+                sign, labels, gap = signed_gradient_gap(victim, xa, ta, loss=self.loss)
                 if i > 0:
                     early |= labels == ta
+                    over += gap.double().clamp(min=0)
                 xa = signed_step(xa, sa[:, i], sign, bound=self.bound)
             status2 = early
-            status1 = (victim.predict(xa) != ta) & ~status2
+            if rule.enabled:
+                logits = victim(xa)  # predict() is this argmax
+                status1 = (logits.argmax(dim=1) != ta) & ~status2
+                miss[idx] = over + (-target_gap(logits, ta).double()).clamp(min=0)
+            else:
+                status1 = (victim.predict(xa) != ta) & ~status2
             epochs[idx] = epoch + 1
-            take = ~status1 & ~status2
+            lands = ~status1 & ~status2
+            take = lands
             if epoch <= self.accept_after * self.max_iteration:
                 take = torch.zeros_like(take)
+            give_up = torch.zeros_like(take)
+            if rule.enabled:
+                plateau.update(miss)
+                best = plateau.best
+                assert best is not None
+                settled = plateau.converged[idx]
+                take = take | (settled & lands)
+                give_up = settled & ~lands & (best[idx] > 0)
             accepted[idx[take]] = True
             rest = ~take
             grad = torch.zeros_like(sa)
@@ -214,7 +275,7 @@ class TrajectoryQueries(QuerySampler):
             new = torch.where(status1[:, None], new * (1 / self.factor_lc - 0.049 * frac), new)
             new = torch.where(status2[:, None], new * (self.factor_lc + 0.049 * frac), new)
             s[idx[rest]] = new[rest]
-            failed[idx[rest]] = (new[rest] > 1).any(dim=1)
+            failed[idx[rest]] = (new[rest] > 1).any(dim=1) | give_up[rest]
         return StepSearch(s, accepted & ~failed, epochs)
 
     def bilateral(
@@ -237,11 +298,13 @@ class TrajectoryQueries(QuerySampler):
         steps = torch.zeros(n, m, h)
         ok = torch.ones(n, dtype=torch.bool)
         start = seeds.clone()
+        search_epochs: list[int] = []
         for k in range(m):
             idx = ok.nonzero().flatten()
             if len(idx) == 0:
                 break
             found = self.search(victim, start[idx], targets[idx, k])
+            search_epochs.append(int(found.epochs.max()))
             ok[idx[~found.accepted]] = False
             good = idx[found.accepted]
             leg = self.bilateral(victim, start[good], targets[good, k], found.step_sizes[found.accepted])
@@ -252,7 +315,7 @@ class TrajectoryQueries(QuerySampler):
         if bool(ok.any()):
             flat = points[ok].flatten(0, 2)
             labels[ok] = victim.predict(flat).view(-1, m, self.length + 1)
-        return SurfaceTrajectories(points, labels, steps, ok)
+        return SurfaceTrajectories(points, labels, steps, ok, torch.tensor(search_epochs, dtype=torch.long))
 
     # ------------------------------------------------------------------------------------ sampler
 
@@ -324,8 +387,12 @@ class TrajectoryQueries(QuerySampler):
         inputs = points.flatten(0, 2)
         seed_labels = data.labels[seed_index][:, None].expand(t, m * width).flatten()
         keep = min(budget, len(inputs))
+        epochs_run = [r.search_epochs for _, r in parts]
         return Queries(
             inputs[:keep].contiguous(),
             seed_labels[:keep].clone(),
-            {k: v[:keep].contiguous().clone() for k, v in extras.items()},
+            {
+                **{k: v[:keep].contiguous().clone() for k, v in extras.items()},
+                "epochs_run": torch.cat(epochs_run) if epochs_run else torch.zeros(0, dtype=torch.long),
+            },
         )
