@@ -42,11 +42,16 @@ from modelprint.zoo.executors import LocalExecutor, make_executor
 HEAVY = ("mfue-w", "mfue-b", "metafinger", "anafp", "naturalfinger", "cae", "metav", "adv-tra")
 
 
+COST_SETTINGS = ("grid_coarse",)
+"""Cost settings other than stop-rule windows whose 0 restores the exhaustive loop (AnaFP's coarse grid)."""
+
+
 def stop_off(name: str) -> str | None:
-    """The spec of ``name`` with every stop-rule window at 0 (None if the scheme has no stop rule)."""
+    """The spec of ``name`` with every stop-rule window (and cost setting) at 0: the paper's step counts
+    (None if the scheme has none)."""
     params = inspect.signature(FINGERPRINTS.get(name)).parameters
-    windows = sorted(p for p in params if p.endswith("window"))
-    return f"{name}:" + ",".join(f"{w}=0" for w in windows) if windows else None
+    off = sorted(p for p in params if p.endswith("window") or p in COST_SETTINGS)
+    return f"{name}:" + ",".join(f"{w}=0" for w in off) if off else None
 
 
 def matmul_rate(size: int = 512, repeats: int = 20) -> float:

@@ -359,7 +359,17 @@ def test_key_is_deterministic_and_replays_from_the_latents(tiny: TinyZoo, pool: 
     assert torch.equal(key.queries.inputs, again.queries.inputs)
     assert torch.equal(key.reference, again.reference)
     q = key.queries
-    assert set(q.extras) == {"latent", "class_code", "y_adv", "batch", "met", "screened", "num_selected"}
+    assert set(q.extras) == {
+        "latent",
+        "class_code",
+        "y_adv",
+        "batch",
+        "met",
+        "screened",
+        "num_selected",
+        "epochs_run",
+        "batches_run",
+    }
     assert int(q.extras["num_selected"]) == len(q)
     assert torch.all(q.extras["screened"]) and torch.allclose(q.extras["met"], torch.ones(len(q)))
     gan = pool.gan

@@ -73,8 +73,8 @@ def test_ipguard_points_stop_on_a_plateau_and_qurd_at_the_first_label_change(tin
         assert key.num_queries == 20 and separates(tiny, fp, key)
 
 
-def test_metafinger_epochs_stop_early_and_run_all_when_off(tiny: TinyZoo, pool: Pool) -> None:
-    on = FINGERPRINTS.make("metafinger", pool_spec=POOL, budget=20, max_rounds=2)
+def test_metafinger_epochs_stop_early_when_asked_and_run_all_when_off(tiny: TinyZoo, pool: Pool) -> None:
+    on = FINGERPRINTS.make("metafinger", pool_spec=POOL, budget=20, max_rounds=2, stop_window=2)
     off = FINGERPRINTS.make(
         "metafinger", pool_spec=POOL, budget=20, max_rounds=2, stop_window=0, round_window=0
     )

@@ -14,6 +14,8 @@ cae = register_label_scheme(
     ℓ∞ ε = 0.025 on colour images and 0.15 on grayscale ones) against 10 surrogates (label extraction and
     distillation of the victim on the owner's data) + 10 independent references (the MFUE config), kept iff
     adversarial for the victim and conferrable ≥ τ = 0.85 on the whole pool; fewer than ``budget`` when
-    the seeds run out (at least one). R = labels, D = match rate, i.e. CAEAcc (the paper thresholds it, e.g.
-    θ = 0.75). n label queries (100).""",
+    the seeds run out (at least one). The 100 steps are the cap of a stop rule on the block-mean CEM loss,
+    and seed batches end once the passing candidates stop growing (:class:`ConferrableQueries`;
+    ``stop_window=0, batch_window=0``: the paper's loop). R = labels, D = match rate, i.e. CAEAcc (the
+    paper thresholds it, e.g. θ = 0.75). n label queries (100).""",
 )

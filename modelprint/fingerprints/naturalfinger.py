@@ -20,5 +20,7 @@ naturalfinger = register_label_scheme(
     discriminator loss) switch off with ``adversarial_label`` / ``transform`` / ``discriminator_loss``.
     ``candidates``·budget initial latents are optimised at most (the spec's "about 10 × |Q|"); ``fill``
     tops a short key up with the samples closest to passing screening (a [D] option for pools on which
-    few samples pass). R = labels, D = match rate. 100 label queries.""",
+    few samples pass). The 1000 epochs are the cap of a stop rule on the block-mean loss, and batches end
+    once the screened samples stop growing (:class:`NaturalFingerQueries`; ``stop_window=0,
+    batch_window=0``: Algorithm 1's loop). R = labels, D = match rate. 100 label queries.""",
 )

@@ -59,12 +59,15 @@ def boundary_search(
     adam_eps: float = 1e-8,
     until: Literal["loss", "label"] = "loss",
     stop: StopRule = NEVER,
+    keep: int | None = None,
 ) -> BoundaryResult:
     """Minimise :func:`ipguard_loss` over x with Adam (torch's update rule, written out so that finished
     points leave the batch: only the active rows are forwarded, which is what makes 1000 steps cheap).
     Points are independent (eval-mode model), so this equals Adam on the whole batch with the finished
     rows frozen. A point finishes at loss 0 (``until="loss"``) or once labelled j (``"label"``), or once
-    ``stop`` finds its loss converged; ``max_iter`` is the cap."""
+    ``stop`` finds its loss converged; ``max_iter`` is the cap. ``keep``: only the first ``keep`` points
+    (by position) that end labelled j are used, so a point behind ``keep`` already certain ones stops too
+    (the points used are exactly those of the full run; the others' values are then not final)."""
     if max_iter < 0:
         raise ValueError("max_iter must be non-negative")
     if until not in ("loss", "label"):
@@ -76,6 +79,7 @@ def boundary_search(
     iterations = torch.zeros(len(points), dtype=torch.long)
     plateau = stop.plateau() if stop.enabled else None
     seen = torch.full((len(points),), float("inf"))  # each point's loss at its last step
+    certain = torch.zeros(len(points), dtype=torch.bool)  # stopped, and labelled j where they stopped
     b1, b2 = betas
     was_training = model.module.training
     model.module.eval()
@@ -96,6 +100,14 @@ def boundary_search(
                 plateau.update(seen)
                 finished = finished | plateau.converged[idx]
             done[idx[finished]] = True
+            if keep is not None:  # loss 0 (margin k > 0) and label j both leave j the argmax
+                lands = logits.detach().argmax(dim=1).cpu() == target[idx]
+                certain[idx[finished & lands]] = True
+                ahead = torch.cumsum(certain.long(), 0) - certain.long()  # certain points before each
+                behind = (ahead >= keep) & ~done
+                if behind.any():
+                    done |= behind
+                    finished = finished | behind[idx]
             if step == max_iter or finished.all():
                 break
             (grad,) = torch.autograd.grad(loss.sum(), xa)

@@ -99,7 +99,7 @@ class BoundaryQueries(QuerySampler):
             )
             res = boundary_search(
                 victim, x, source, target, k=self.k, lr=self.lr, max_iter=self.max_iter,
-                until=self.until, stop=self.stop,
+                until=self.until, stop=self.stop, keep=need,
             )  # fmt: skip
             ok = (victim.predict(res.points) == target).nonzero().flatten()[:need]
             for key, value in (

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from modelprint.data import Dataset
 from modelprint.models.base import TorchClassifier
+from modelprint.ops.convergence import StopRule
 from modelprint.pools import Pool, PoolEnsemble, PoolSpec
 from modelprint.queries.base import PoolSampler
 from modelprint.queries.common import QueryStructure
@@ -39,6 +40,23 @@ LR_PER_EPS = 1e-3 / COLOUR_EPS
 """Adam's lr is kept proportional to ε (spec: lr 1e-3 for ε = 0.025), so the same number of steps can
 cross the ball whatever its radius."""
 
+STOP_TOL = 1e-2
+"""Relative tolerance of the CEM step stop rule (our default; the paper runs all its steps)."""
+STOP_WINDOW = 4
+"""Checks over which the best block-mean CEM loss must improve by more than :data:`STOP_TOL` for a seed
+batch's optimisation to go on (our default; 0 switches the rule off). Measured on the tiny zoo (3 + 3 pool
+models, seeds 0–2): the 100 steps end after 70–100."""
+STOP_BLOCK = 5
+"""CEM steps per check: the checked objective is the mean loss per seed over a block of steps, since a
+single step's loss depends on its member dropout draw (our default)."""
+BATCH_TOL = 0.05
+"""Relative tolerance of the seed-batch stop rule (our default; the paper goes on until the budget is met
+or the seeds run out)."""
+BATCH_WINDOW = 3
+"""Seed batches over which the candidates passing the selection must grow by more than :data:`BATCH_TOL`
+of the count before them (by at least one while none had passed) for the batches to go on (our default; 0
+switches the rule off)."""
+
 
 class ConferrableQueries(PoolSampler):
     """CEM (spec §6.2 [R]) from seeds the victim M classifies correctly, then selection (spec §6.3).
@@ -59,8 +77,23 @@ class ConferrableQueries(PoolSampler):
 
     ``eps=None`` is 0.025 on colour images (spec, CIFAR) and :data:`GRAYSCALE_EPS` on one-channel images;
     ``lr=None`` is ``eps`` × 0.04 (1e-3 at ε = 0.025). α, β, γ = 1, 0.1, 0.1, τ = 0.85, 100 steps and
-    dropout 0.3 are the spec's [D]/[R] defaults. Extras: ``index`` (seed in ``data``), ``source_label``
-    M(x₀), ``conferrability`` (no dropout), ``num_selected`` (how many passed the selection)."""
+    dropout 0.3 are the spec's [D]/[R] defaults.
+
+    Stop rules (our defaults :data:`STOP_TOL`, :data:`STOP_WINDOW`, :data:`STOP_BLOCK`, :data:`BATCH_TOL`,
+    :data:`BATCH_WINDOW`; :mod:`modelprint.ops.convergence`):
+
+    * steps: ``steps`` is the cap; after every block of ``stop_block`` steps the block's mean CEM loss per
+      seed (the loss the steps minimise) is checked, and a seed batch's optimisation ends once the best
+      block mean has improved by at most ``stop_tol`` (relative) over the last ``stop_window`` blocks
+      (1e-2 over 4 blocks of 5 steps by default);
+    * seed batches: they end once the last ``batch_window`` batches added at most ``batch_tol`` × the
+      candidates that had passed the selection before them (0.05 over 3 batches; none at all while none
+      had passed).
+
+    ``stop_window=0, batch_window=0``: every step and every seed batch, as before the rules. Extras:
+    ``index`` (seed in ``data``), ``source_label`` M(x₀), ``conferrability`` (no dropout), ``num_selected``
+    (how many passed the selection), ``steps_run`` (CEM steps each seed batch ran) and ``batches_run``
+    (seed batches that ran)."""
 
     structure: QueryStructure = "points"
 
@@ -78,13 +111,19 @@ class ConferrableQueries(PoolSampler):
         tau: float = 0.85,
         batch_size: int = 128,
         max_seeds: int | None = None,
+        stop_tol: float = STOP_TOL,
+        stop_window: int = STOP_WINDOW,
+        stop_block: int = STOP_BLOCK,
+        batch_tol: float = BATCH_TOL,
+        batch_window: int = BATCH_WINDOW,
     ) -> None:
         if eps is not None and eps <= 0:
             raise ValueError(f"eps must be positive, got {eps}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0,1), got {dropout}")
-        if steps < 1 or batch_size < 1:
-            raise ValueError("steps and batch_size must be positive")
+        if steps < 1 or batch_size < 1 or stop_block < 1:
+            raise ValueError("steps, batch_size and stop_block must be positive")
+        StopRule(stop_tol, stop_window), StopRule(batch_tol, batch_window)  # validate the settings
         self.pool_spec = pool_spec
         self.eps = eps
         self.lr = lr
@@ -96,6 +135,8 @@ class ConferrableQueries(PoolSampler):
         self.tau = tau
         self.batch_size = batch_size
         self.max_seeds = max_seeds
+        self.stop_tol, self.stop_window, self.stop_block = stop_tol, stop_window, stop_block
+        self.batch_tol, self.batch_window = batch_tol, batch_window
 
     def radius(self, data: Dataset) -> float:
         """The ℓ∞ radius used on ``data`` (``eps``, or the default for its channel count)."""
@@ -118,14 +159,18 @@ class ConferrableQueries(PoolSampler):
         x0: torch.Tensor,
         eps: float,
         generator: torch.Generator,
-    ) -> torch.Tensor:
-        """CEM-optimised candidates for seeds ``x0`` (ensemble members: surrogates first, then references)."""
+    ) -> tuple[torch.Tensor, int]:
+        """CEM-optimised candidates for seeds ``x0`` (ensemble members: surrogates first, then references)
+        and the number of steps that ran."""
         lr = self.lr if self.lr is not None else eps * LR_PER_EPS
         y0 = victim.predict(x0)
         x = x0.clone().requires_grad_(True)
         opt = torch.optim.Adam([x], lr=lr)
         n_refs = len(ensemble) - n_surrogates
-        for _ in range(self.steps):
+        plateau = StopRule(self.stop_tol, self.stop_window).plateau()
+        block_loss: float | torch.Tensor = 0.0
+        steps_run = 0
+        while steps_run < self.steps:
             probs = ensemble.probs(x)  # (P, N, K)
             surrogates, references = probs[:n_surrogates], probs[n_surrogates:]
             keep_s = self._keep(n_surrogates, generator).view(-1, 1, 1)
@@ -145,7 +190,13 @@ class ConferrableQueries(PoolSampler):
             opt.step()
             with torch.no_grad():
                 x.copy_(torch.minimum(torch.maximum(x, x0 - eps), x0 + eps).clamp_(0.0, 1.0))
-        return x.detach()
+            steps_run += 1
+            block_loss = block_loss + loss.detach()
+            if steps_run % self.stop_block == 0:
+                if plateau.update(float(block_loss) / (self.stop_block * len(x0))):
+                    break
+                block_loss = 0.0
+        return x.detach(), steps_run
 
     @staticmethod
     def conferrability(
@@ -171,12 +222,16 @@ class ConferrableQueries(PoolSampler):
             k: [] for k in ("inputs", "index", "source_label", "conferrability", "passed")
         }
         found = 0
+        batches = StopRule(self.batch_tol, self.batch_window).plateau(maximise=True)
+        batches.update(found)
+        steps_run: list[int] = []
         for start in range(0, len(order), self.batch_size):
             if found >= budget:
                 break
             idx = order[start : start + self.batch_size]
             x0 = data.images[idx]
-            x = self.cem(victim, ensemble, n_s, x0, eps, generator)
+            x, steps = self.cem(victim, ensemble, n_s, x0, eps, generator)
+            steps_run.append(steps)
             label = victim.predict(x)
             conf = self.conferrability(ensemble, n_s, x, label)
             adversarial = label != victim.predict(x0)
@@ -190,6 +245,13 @@ class ConferrableQueries(PoolSampler):
                 ("passed", passed),
             ):
                 parts[key].append(value)
+            if batches.update(found) and found < budget:
+                log.info(
+                    "CAE: passing candidates stopped growing after %d seed batches (%d found)",
+                    len(steps_run),
+                    found,
+                )
+                break
         cat = {k: torch.cat(v) for k, v in parts.items()}
         passed = cat["passed"]
         chosen = passed.nonzero().flatten()[:budget]
@@ -201,4 +263,6 @@ class ConferrableQueries(PoolSampler):
             chosen = cat["conferrability"].argmax().view(1)  # the most conferrable adversarial candidate
         extras = {k: cat[k][chosen] for k in ("index", "source_label", "conferrability")}
         extras["num_selected"] = torch.tensor(int(passed.sum().clamp_max(budget)))
+        extras["steps_run"] = torch.tensor(steps_run)
+        extras["batches_run"] = torch.tensor(len(steps_run))
         return Queries(cat["inputs"][chosen], data.labels[cat["index"][chosen]], extras)

@@ -56,9 +56,11 @@ docstring) and one independent model that generation does not use (``Pool`` requ
 
 STOP_TOL = 1e-3
 """Relative tolerance of the trigger stop rule (our default; the paper and code run all 2000 iterations)."""
-STOP_WINDOW = 20
-"""Outer iterations (each ``inner`` = 10 sign steps) over which the source's CE must improve by more than
-:data:`STOP_TOL` for the optimisation to go on (our default; 0 switches the rule off)."""
+STOP_WINDOW = 100
+"""Outer iterations (each ``inner`` = 10 sign steps; 5 % of the 2000) over which the source's CE must
+improve by more than :data:`STOP_TOL` for the optimisation to go on (our default; 0 switches the rule off).
+On the tiny zoo (seeds 0-2) a window of 20 cost 2.1 s per key against 117 s for the cap, with AUC 0.556
+against 0.583; a window of 100, 8.2 s and AUC 0.576."""
 
 PREFIX = "mfue."
 """Key extras of MFUE: ``mfue.index`` (seed positions in the seed set), and for MFUE-b ``mfue.trigger``

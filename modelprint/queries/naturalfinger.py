@@ -17,6 +17,7 @@ from modelprint.data import Dataset
 from modelprint.gan import ConditionalGan, GanSpec
 from modelprint.models.base import TorchClassifier
 from modelprint.ops.adversarial import fgsm
+from modelprint.ops.convergence import StopRule
 from modelprint.pools import Pool, PoolEnsemble, PoolSpec
 from modelprint.pools.base import NEGATIVE_SEED_BASE, pool_step
 from modelprint.queries.base import PoolSampler
@@ -39,6 +40,24 @@ log = logging.getLogger(__name__)
 AdvLabelPool = Literal["negative", "positive"]
 DLoss = Literal["paper", "generator"]
 Initial = Literal["correct", "agree"]
+
+STOP_TOL = 1e-2
+"""Relative tolerance of the epoch stop rule of the latent optimisation (our default; the paper runs all its
+epochs)."""
+STOP_WINDOW = 4
+"""Checks over which the best block-mean loss must improve by more than :data:`STOP_TOL` for a batch's
+latent optimisation to go on (our default; 0 switches the rule off). Measured on the tiny zoo (3 + 2 pool
+models, lr 1, seeds 0–1): the 1000 epochs end after 800–1000."""
+STOP_BLOCK = 50
+"""Epochs per check: the checked objective is the mean loss over a block of epochs, since each step's loss
+depends on the models and the transformation it drew (our default)."""
+BATCH_TOL = 0.05
+"""Relative tolerance of the latent-batch stop rule (our default; the paper goes on until the budget is met
+or the initial samples run out)."""
+BATCH_WINDOW = 3
+"""Latent batches over which the samples passing screening must grow by more than :data:`BATCH_TOL` of the
+count before them (by at least one while none had passed) for the batches to go on (our default; 0
+switches the rule off)."""
 
 
 def shared_step(spec: PoolSpec, text: str) -> str:
@@ -132,8 +151,23 @@ class NaturalFingerQueries(PoolSampler):
     go to the class with the highest mean probability on the adversarial images), since a sample with
     Y_adv = Y_orig can never pass screening. If no sample passes, the one that satisfies the most
     (model, transformation) conditions is returned and a warning is logged. The key's reference is the
-    victim's label, which screening makes Y_orig. Extras: ``latent`` (z), ``class_code`` (c), ``y_adv``,
-    ``batch``, ``met``, ``screened``, ``num_selected``; the queries' ``labels`` are the class codes."""
+    victim's label, which screening makes Y_orig.
+
+    Stop rules (our defaults :data:`STOP_TOL`, :data:`STOP_WINDOW`, :data:`STOP_BLOCK`, :data:`BATCH_TOL`,
+    :data:`BATCH_WINDOW`; :mod:`modelprint.ops.convergence`):
+
+    * epochs: ``epochs`` is the cap; after every block of ``stop_block`` epochs the block's mean step loss
+      (CW terms + λ·L_d, the loss SGD minimises) is checked, and a batch's optimisation ends once the best
+      block mean has improved by at most ``stop_tol`` (relative) over the last ``stop_window`` blocks
+      (1e-2 over 4 blocks of 50 epochs by default);
+    * latent batches: they end once the last ``batch_window`` batches added at most ``batch_tol`` × the
+      samples that had passed screening before them (0.05 over 3 batches; none at all while none had
+      passed).
+
+    ``stop_window=0, batch_window=0``: every epoch and every batch, as before the rules. Extras: ``latent``
+    (z), ``class_code`` (c), ``y_adv``, ``batch``, ``met``, ``screened``, ``num_selected``, ``epochs_run``
+    (epochs each batch ran) and ``batches_run`` (batches that ran); the queries' ``labels`` are the class
+    codes."""
 
     structure: QueryStructure = "points"
 
@@ -158,9 +192,17 @@ class NaturalFingerQueries(PoolSampler):
         d_loss: DLoss = "paper",
         initial: Initial = "correct",
         fill: bool = False,
+        stop_tol: float = STOP_TOL,
+        stop_window: int = STOP_WINDOW,
+        stop_block: int = STOP_BLOCK,
+        batch_tol: float = BATCH_TOL,
+        batch_window: int = BATCH_WINDOW,
     ) -> None:
-        if min(batch, epochs, model_batch, draw, candidates, max_draws) < 1:
-            raise ValueError("batch, epochs, model_batch, draw, candidates and max_draws must be positive")
+        if min(batch, epochs, model_batch, draw, candidates, max_draws, stop_block) < 1:
+            raise ValueError(
+                "batch, epochs, model_batch, draw, candidates, max_draws and stop_block must be positive"
+            )
+        StopRule(stop_tol, stop_window), StopRule(batch_tol, batch_window)  # validate the settings
         if adv_label_pool not in ("negative", "positive"):
             raise ValueError(f"adv_label_pool must be 'negative' or 'positive', got {adv_label_pool!r}")
         if d_loss not in ("paper", "generator"):
@@ -185,6 +227,8 @@ class NaturalFingerQueries(PoolSampler):
         self.d_loss = d_loss
         self.initial = initial
         self.fill = fill
+        self.stop_tol, self.stop_window, self.stop_block = stop_tol, stop_window, stop_block
+        self.batch_tol, self.batch_window = batch_tol, batch_window
 
     def transforms(self, size: int) -> list[tuple[str, Transform]]:
         """The transformation list in use (identity alone when the trick is off)."""
@@ -264,14 +308,18 @@ class NaturalFingerQueries(PoolSampler):
         negatives: PoolEnsemble,
         *,
         generator: torch.Generator,
-    ) -> torch.Tensor:
-        """Lines 4–12: the optimised latents (N, z_dim), on the CPU; the latents live on the GAN's device."""
+    ) -> tuple[torch.Tensor, int]:
+        """Lines 4–12: the optimised latents (N, z_dim), on the CPU (the latents live on the GAN's device),
+        and the number of epochs that ran."""
         transforms = self.transforms(gan.image_shape[-1])
         z = z.to(gan.device).clone().requires_grad_(True)
         c = c.to(gan.device)
         opt = torch.optim.SGD([z], lr=self.lr, momentum=0.9, nesterov=True)
         chunks = math.ceil(max(len(positives), len(negatives)) / self.model_batch)
-        for _ in range(self.epochs):
+        plateau = StopRule(self.stop_tol, self.stop_window).plateau()
+        block_loss: float | torch.Tensor = 0.0
+        epochs_run = 0
+        while epochs_run < self.epochs:
             pos_order = torch.randperm(len(positives), generator=generator).tensor_split(chunks)
             neg_order = torch.randperm(len(negatives), generator=generator).tensor_split(chunks)
             for pos_idx, neg_idx in zip(pos_order, neg_order, strict=True):
@@ -288,7 +336,13 @@ class NaturalFingerQueries(PoolSampler):
                 opt.zero_grad()
                 loss.backward(inputs=[z])
                 opt.step()
-        return z.detach().cpu()
+                block_loss = block_loss + loss.detach()
+            epochs_run += 1
+            if epochs_run % self.stop_block == 0:
+                if plateau.update(float(block_loss) / (self.stop_block * chunks)):
+                    break
+                block_loss = 0.0
+        return z.detach().cpu(), epochs_run
 
     # ------------------------------------------------------------------ line 13: screening
 
@@ -345,6 +399,9 @@ class NaturalFingerQueries(PoolSampler):
             k: [] for k in ("inputs", "latent", "class_code", "y_orig", "y_adv", "batch", "kept", "met")
         }
         found = 0
+        batches = StopRule(self.batch_tol, self.batch_window).plateau(maximise=True)
+        batches.update(found)
+        epochs_run: list[int] = []
         for b, start in enumerate(range(0, len(z_all), self.batch)):
             if found >= budget:
                 break
@@ -353,9 +410,10 @@ class NaturalFingerQueries(PoolSampler):
                 x0 = gan.images(z, c)
             y_orig = positive_ensemble.labels(x0).cpu().mode(dim=0).values
             y_adv = self.adversarial_labels(x0, y_orig, adv_models, gan.num_classes, generator=generator)
-            z = self.optimise(
+            z, epochs = self.optimise(
                 gan, z, c, y_orig, y_adv, positive_ensemble, negative_ensemble, generator=generator
             )
+            epochs_run.append(epochs)
             with torch.no_grad():
                 x = gan.images(z, c)
             kept, met = self.screen(x, y_orig, y_adv, everyone, len(positives), generator=generator)
@@ -372,6 +430,13 @@ class NaturalFingerQueries(PoolSampler):
                 ("met", met),
             ):
                 parts[key].append(value)
+            if batches.update(found) and found < budget:
+                log.info(
+                    "NaturalFinger: screened samples stopped growing after %d batches (%d found)",
+                    b + 1,
+                    found,
+                )
+                break
         cat = {k: torch.cat(v) for k, v in parts.items()}
         chosen = cat["kept"].nonzero().flatten()[:budget]
         if len(chosen) < budget:
@@ -385,4 +450,6 @@ class NaturalFingerQueries(PoolSampler):
         extras = {k: cat[k][chosen] for k in ("latent", "class_code", "y_adv", "batch", "met")}
         extras["screened"] = cat["kept"][chosen]
         extras["num_selected"] = torch.tensor(int(cat["kept"].sum().clamp_max(budget)))
+        extras["epochs_run"] = torch.tensor(epochs_run)
+        extras["batches_run"] = torch.tensor(len(epochs_run))
         return Queries(cat["inputs"][chosen], cat["class_code"][chosen], extras)
