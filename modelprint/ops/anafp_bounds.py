@@ -141,7 +141,7 @@ def ray_slopes(
     m = margin(logits, target.repeat_interleave(s).to(logits.device))
     if m.ndim == 1:
         (grad,) = torch.autograd.grad(m.sum(), lam)
-        return grad.detach().cpu().view(n, s)
+        return grad.detach().cpu().reshape(n, s)
     grads = [
         torch.autograd.grad(m[h].sum(), lam, retain_graph=h + 1 < len(m))[0].detach().cpu()
         for h in range(len(m))

@@ -35,7 +35,7 @@ def logits_and_class_gradients(model: TorchClassifier, x: torch.Tensor) -> tuple
     logits = model.forward(xr)
     chosen = logits.view(k, b, k).diagonal(dim1=0, dim2=2)  # chosen[i, c] = logit c of replicate c
     (grad,) = torch.autograd.grad(chosen.sum(), xr)
-    grads = grad.detach().cpu().view(k, b, *x.shape[1:]).transpose(0, 1)
+    grads = grad.detach().cpu().reshape(k, b, *x.shape[1:]).transpose(0, 1)
     return logits[:b].detach().cpu(), grads
 
 
