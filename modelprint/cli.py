@@ -205,6 +205,7 @@ def _write_report(
     from modelprint.report.architectures import architecture_sections
     from modelprint.report.budget import budget_curves
     from modelprint.report.detection import detection_matrix, detection_sections, format_detection_matrix
+    from modelprint.report.families import family_sections, family_stats, format_family_table
     from modelprint.report.html import plotted
     from modelprint.report.queries import query_sections
     from modelprint.report.sweeps import sweep_sections
@@ -228,7 +229,19 @@ def _write_report(
         raise _fail(f"no results in {ws.results_path}; run `modelprint bench run PRESET -f NAME` first")
     summary = summarise(rows, rank=True)
     typer.echo(format_table(summary))
+    families = family_stats(rows, summary.fpr)
+    if families:
+        typer.echo("\n" + format_family_table(families, summary.fpr))
     extra: dict[str, ExtraSection] = {}
+    extra.update(family_sections(rows, summary.fpr))
+    if preset is not None:
+        from modelprint.report.confidence import confidence_sections, format_loss_ratios, loss_ratios
+
+        resolved = resolve_preset(preset)
+        ratios = loss_ratios(resolved, ws.store, AttackContext(resolved.dataset).split("test"))
+        if ratios:
+            typer.echo("\n" + format_loss_ratios(ratios))
+        extra.update(confidence_sections(ratios))
     curves = budget_curves(summary)
     if curves is not None:
         extra["Query-budget curves"] = curves

@@ -265,6 +265,7 @@ def test_cw_loss_is_the_clamped_margin() -> None:
 def test_transforms_are_seeded_and_keep_shape_and_range() -> None:
     names = [n for n, _ in naturalfinger_transforms(32)]
     assert names == ["identity", "hflip", "gaussian_noise", "translate", "shear"]
+    assert [n for n, _ in naturalfinger_transforms(28, flips=False)] == [m for m in names if m != "hflip"]
     x = torch.rand(4, 1, 8, 8)
     for name, transform in naturalfinger_transforms(8):
         a = transform(x, torch.Generator().manual_seed(0))
@@ -400,10 +401,9 @@ def test_each_trick_switches_off(
 
         return wrapper
 
-    def transforms(size: int) -> list[tuple[str, Transform]]:
-        return [
-            (n, t if n == "identity" else counted("transform", t)) for n, t in naturalfinger_transforms(size)
-        ]
+    def transforms(size: int, flips: bool = True) -> list[tuple[str, Transform]]:
+        listed = naturalfinger_transforms(size, flips=flips)
+        return [(n, t if n == "identity" else counted("transform", t)) for n, t in listed]
 
     monkeypatch.setattr(nf, "fgsm", counted("adversarial_label", nf.fgsm))
     monkeypatch.setattr(nf, "naturalfinger_transforms", transforms)

@@ -59,7 +59,8 @@ def test_paper_recipe_values_per_suite() -> None:
     label = next(x for x in qurd.suspects if "labelextract(" in x)
     assert kwargs_of(label, 1)["batch"] == "512"
     # the scaled recipe can still be asked for on CIFAR, and the paper one on the bundled data
-    assert resolve_preset("qurd", "cifar10", "cpu").lineages()[0] == "train(vgg16-bn,cifar10,0)"
+    assert resolve_preset("qurd", "cifar10", "cpu").lineages()[0] == "train(vgg16-bn,cifar10,0,until=plateau)"
+    assert resolve_preset("qurd", "cifar10", "cpu-fixed").lineages()[0] == "train(vgg16-bn,cifar10,0)"
     assert "epochs=150" in resolve_preset("qurd", "mnist5k", "paper").lineages()[0]
 
 

@@ -132,15 +132,15 @@ def test_generate_then_verify_remote_label_only_suspects(owner: Owner, tmp_path:
     finally:
         server.close()
     assert first["decision"] == "derived" and first["keys"][0]["flagged"]
-    assert first["n_independent"] == 4 and first["access"] == "labels"
+    assert first["n_independent"] == 5 and first["access"] == "labels"
     assert first["queries"] == served > 0  # client and server count the same images
     assert first["queries"] + first["queries_replayed"] == key.num_queries  # repeats in the key go once
-    assert first["p_value"] == pytest.approx(1 / 5) and first["min_p_value"] == pytest.approx(1 / 5)
+    assert first["p_value"] == pytest.approx(1 / 6) and first["min_p_value"] == pytest.approx(1 / 6)
     assert first["statistic"] == first["keys"][0]["score"] > first["threshold"]
     assert again["queries"] == 0 and again["queries_replayed"] == key.num_queries
-    assert again["statistic"] == first["statistic"] and again["calibration_cached"] == 4
+    assert again["statistic"] == first["statistic"] and again["calibration_cached"] == 5
 
-    # the independent model, calibrated on a folder of the other three independent models
+    # the independent model, calibrated on a folder of the other four independent models
     folder = tmp_path / "independent"
     folder.mkdir()
     for lineage in tiny.negatives():
@@ -154,7 +154,7 @@ def test_generate_then_verify_remote_label_only_suspects(owner: Owner, tmp_path:
         server.close()
     assert code == 0, out + err
     verdict = json.loads(out)
-    assert verdict["decision"] == "independent" and verdict["n_independent"] == 3
+    assert verdict["decision"] == "independent" and verdict["n_independent"] == 4
     assert verdict["queries"] == served == key.num_queries  # no journal: every image is sent
     assert verdict["statistic"] <= verdict["threshold"] and verdict["p_value"] > 0.25
 
@@ -166,15 +166,15 @@ def test_verify_prints_score_threshold_p_value_and_queries(owner: Owner) -> None
     code, out, err = invoke("verify", *keys, "--suspect", suspect, "--home", str(owner.home))
     assert code == 0, out + err
     assert "verdict: DERIVED" in out and "Fisher statistic" in out and "threshold" in out
-    assert "conformal p-value" in out and "4 independent models of preset tiny" in out
-    assert "queries: 200" in out and "smallest attainable p-value is 1/5" in out
+    assert "conformal p-value" in out and "5 independent models of preset tiny" in out
+    assert "queries: 200" in out and "smallest attainable p-value is 1/6" in out
 
 
 def test_multi_key_verdict_is_recalibrated_and_cached(owner: Owner) -> None:
     tiny = owner.tiny
     keys = [load_key(owner.key("akh")), load_key(owner.key("fbi"))]
     models, left_out = independent_models(preset_models(tiny.preset, tiny.store), [tiny.source])
-    assert left_out == 6 and len(models) == 4  # the source and its five positives are not independent
+    assert left_out == 6 and len(models) == 5  # the source and its five positives are not independent
     assert preset_models(tiny.preset, tiny.store, input_shape=(1, 28, 28)) == []  # cards filter by shape
     cache = owner.home / "calibration-api"
     verdicts = [
@@ -183,7 +183,7 @@ def test_multi_key_verdict_is_recalibrated_and_cached(owner: Owner) -> None:
     ]
     first, cached, negative = verdicts
     assert first.decision == "derived" and first.queries == 200
-    assert cached.calibration_cached == 8 and cached.statistic == first.statistic
+    assert cached.calibration_cached == 10 and cached.statistic == first.statistic
     table = np.array([r.calibration_scores for r in first.keys]).T
     stat, stats = combined_statistics([r.score for r in first.keys], table)
     assert first.statistic == pytest.approx(stat) and first.threshold == pytest.approx(

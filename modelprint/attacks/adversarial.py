@@ -8,9 +8,10 @@ import torch.nn.functional as F
 
 from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification
 from modelprint.attacks.common import at_least, check_split, positive
-from modelprint.attacks.training import Batch, fit, to_float, to_int, train_loop
+from modelprint.attacks.training import Batch, fit, schedule, schedule_config, to_float, to_int, train_loop
 from modelprint.models.base import TorchClassifier
 from modelprint.ops.adversarial import pgd
+from modelprint.types import JSONValue
 
 
 def _budget(eps: str | float, attack: str) -> float:
@@ -40,7 +41,9 @@ class AdvTrain(Modification):
         lr: str | float = 0.01,
         steps: str | int = 10,
         data: str = "attacker",
+        until: str = "epochs",
     ) -> None:
+        self.until, self.rule = until, schedule(until, "advtrain")
         self.data = check_split(data, "advtrain")
         self.eps = _budget(eps, "advtrain")
         self.epochs = at_least(to_int(epochs, "epochs"), 1, "epochs", "advtrain")
@@ -61,8 +64,17 @@ class AdvTrain(Modification):
             y = y.to(model.device)
             return 0.5 * F.cross_entropy(model.forward(x), y) + 0.5 * F.cross_entropy(model.forward(adv), y)
 
-        train_loop(parent, (data.images, data.labels), madry, epochs=self.epochs, lr=self.lr, seed=seed)
-        config = {
+        record = train_loop(
+            parent,
+            (data.images, data.labels),
+            madry,
+            epochs=self.epochs,
+            lr=self.lr,
+            seed=seed,
+            until=self.rule,
+        )
+        config: dict[str, JSONValue] = {
+            **schedule_config(self.until, record),
             "data": self.data,
             "eps": self.eps,
             "eps_pixels": eps,
@@ -93,7 +105,9 @@ class AdvFineTune(Modification):
         epochs: str | int = 2,
         lr: str | float = 0.01,
         data: str = "attacker",
+        until: str = "epochs",
     ) -> None:
+        self.until, self.rule = until, schedule(until, "advft")
         self.data = check_split(data, "advft")
         self.r = to_float(r, "r")
         if not 0 < self.r <= 1:
@@ -119,8 +133,9 @@ class AdvFineTune(Modification):
         ]
         images = torch.cat([data.images, *chunks])
         labels = torch.cat([data.labels, data.labels[pick]])
-        fit(parent, images, labels, epochs=self.epochs, lr=self.lr, seed=seed)
-        config = {
+        record = fit(parent, images, labels, epochs=self.epochs, lr=self.lr, seed=seed, until=self.rule)
+        config: dict[str, JSONValue] = {
+            **schedule_config(self.until, record),
             "data": self.data,
             "r": self.r,
             "n_adv": n_adv,

@@ -56,6 +56,9 @@ class Modification(ABC):
 
     positional: ClassVar[tuple[str, ...]] = ()
     needs_parent: ClassVar[bool] = True
+    fresh_student: ClassVar[bool] = False
+    """True when the step trains a new model from scratch on the parent's answers (distillation and
+    extraction): the parent's weights do not carry over, only its behaviour."""
 
     @abstractmethod
     def apply(

@@ -40,10 +40,11 @@ from modelprint.attacks.common import (
     query_images,
     resolve_arch,
 )
-from modelprint.attacks.training import Trainer, fit, to_float, to_int
+from modelprint.attacks.training import Trainer, fit, schedule, schedule_config, to_float, to_int
 from modelprint.data import dataset_names
 from modelprint.models.access import Suspect
 from modelprint.models.base import TorchClassifier
+from modelprint.types import JSONValue
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ class DataFree(Modification):
     5–12 s of one CPU core; MLP students stay near chance. On mnist5k (cnn-m) ≈ 0.85 in ≈ 80 s."""
 
     positional = ("arch",)
+    fresh_student = True
 
     def __init__(
         self,
@@ -128,7 +130,9 @@ class DataFree(Modification):
         dl: str | float = 500,
         epochs: str | int = 3,
         lr: str | float = 0.01,
+        until: str = "epochs",
     ) -> None:
+        self.until, self.rule = until, schedule(until, "datafree")
         self.arch = check_arch(arch, "datafree")
         self.rounds = at_least(to_int(rounds, "rounds"), 0, "rounds", "datafree")
         self.proxy = at_least(to_int(proxy, "proxy"), BATCH, "proxy", "datafree")
@@ -229,14 +233,16 @@ class DataFree(Modification):
             trainer.step(F.cross_entropy(logits, torch.cat([y_gen, y_prx]).to(student.device)))
         student.module.eval()
         images, labels = torch.cat([proxy, *new_x]), torch.cat([proxy_labels, *new_y])
-        fit(student, images, labels, epochs=self.epochs, lr=STUDENT_LR, seed=seed + 1)
+        record = fit(
+            student, images, labels, epochs=self.epochs, lr=STUDENT_LR, seed=seed + 1, until=self.rule
+        )
         log.info(
             "datafree (lite): %s student from %d label queries, %d classes seen",
             arch,
             victim.queries_spent,
             int(torch.unique(labels).numel()),
         )
-        config = {
+        config: dict[str, JSONValue] = {
             "arch": arch,
             "setting": "lite",
             "rounds": self.rounds,
@@ -249,5 +255,6 @@ class DataFree(Modification):
             "access": victim.output,
             "queries": victim.queries_spent,
             "class_coverage": int(torch.unique(labels).numel()),
+            **schedule_config(self.until, record),
         }
         return Built(student.module, arch, config)

@@ -27,7 +27,16 @@ from modelprint.attacks.common import (
     soft_ce,
     tempered,
 )
-from modelprint.attacks.training import Batch, fit, to_float, to_int, train_loop
+from modelprint.attacks.training import (
+    Batch,
+    TrainRecord,
+    fit,
+    schedule,
+    schedule_config,
+    to_float,
+    to_int,
+    train_loop,
+)
 from modelprint.data import dataset_names
 from modelprint.models.access import Suspect
 from modelprint.models.base import TorchClassifier
@@ -39,9 +48,13 @@ class Extraction(Modification):
     """Shared argument handling: ``arch`` (positional), ``epochs``, ``lr`` and ``batch`` of the student."""
 
     positional = ("arch",)
+    fresh_student = True
     label = "extraction"
 
-    def __init__(self, arch: str, epochs: str | int, lr: str | float, batch: str | int = 64) -> None:
+    def __init__(
+        self, arch: str, epochs: str | int, lr: str | float, batch: str | int = 64, until: str = "epochs"
+    ) -> None:
+        self.until, self.rule = until, schedule(until, self.label)
         self.arch = check_arch(arch, self.label)
         self.epochs = at_least(to_int(epochs, "epochs"), 1, "epochs", self.label)
         self.lr = positive(to_float(lr, "lr"), "lr", self.label)
@@ -63,7 +76,10 @@ class Extraction(Modification):
         images = ctx.split(self.data).images  # type: ignore[attr-defined]
         return suspect, images, suspect(images)
 
-    def config(self, arch: str, suspect: Suspect, **extra: JSONValue) -> dict[str, JSONValue]:
+    def config(
+        self, arch: str, suspect: Suspect, record: TrainRecord | None = None, **extra: JSONValue
+    ) -> dict[str, JSONValue]:
+        trained = schedule_config(self.until, record) if record is not None else {}
         return {
             "arch": arch,
             "epochs": self.epochs,
@@ -72,6 +88,7 @@ class Extraction(Modification):
             "access": suspect.output,
             "queries": suspect.queries_spent,
             **extra,
+            **trained,
         }
 
 
@@ -94,8 +111,9 @@ class Distill(Extraction):
         lr: str | float = 0.05,
         data: str = "owner",
         batch: str | int = 64,
+        until: str = "epochs",
     ) -> None:
-        super().__init__(arch, epochs, lr, batch)
+        super().__init__(arch, epochs, lr, batch, until)
         self.T = positive(to_float(T, "T"), "T", self.label)
         self.data = check_split(data, self.label)
 
@@ -111,10 +129,11 @@ class Distill(Extraction):
         def loss(model: TorchClassifier, batch: Batch) -> torch.Tensor:
             return soft_ce(model.forward(batch[0]), batch[1].to(model.device), T)
 
-        train_loop(
-            student, (images, teacher), loss, epochs=self.epochs, lr=self.lr, seed=seed, batch_size=self.batch
-        )
-        return Built(student.module, arch, self.config(arch, suspect, T=self.T, data=self.data))
+        record = train_loop(
+            student, (images, teacher), loss, epochs=self.epochs, lr=self.lr, seed=seed,
+            batch_size=self.batch, until=self.rule,
+        )  # fmt: skip
+        return Built(student.module, arch, self.config(arch, suspect, record, T=self.T, data=self.data))
 
 
 @ATTACKS.register("knockoff")
@@ -139,8 +158,9 @@ class Knockoff(Extraction):
         epochs: str | int = 10,
         lr: str | float = 0.05,
         batch: str | int = 64,
+        until: str = "epochs",
     ) -> None:
-        super().__init__(arch, epochs, lr, batch)
+        super().__init__(arch, epochs, lr, batch, until)
         self.budget = at_least(to_int(budget, "budget"), 2, "budget", self.label)
         if queryset not in dataset_names():
             raise ValueError(f"knockoff: unknown query set {queryset!r}; known: {', '.join(dataset_names())}")
@@ -154,8 +174,13 @@ class Knockoff(Extraction):
         images = query_images(self.queryset, parent.input_shape, self.budget, seed=seed, root=ctx.data_root)
         suspect = Suspect(parent, access="probs", budget=self.budget)
         answers = suspect(images)
-        fit(student, images, answers, epochs=self.epochs, lr=self.lr, seed=seed, batch_size=self.batch)
-        config = self.config(arch, suspect, budget=self.budget, queryset=self.queryset, strategy="random")
+        record = fit(
+            student, images, answers, epochs=self.epochs, lr=self.lr, seed=seed, batch_size=self.batch,
+            until=self.rule,
+        )  # fmt: skip
+        config = self.config(
+            arch, suspect, record, budget=self.budget, queryset=self.queryset, strategy="random"
+        )
         return Built(student.module, arch, config)
 
 
@@ -185,8 +210,9 @@ class LabelExtract(Extraction):
         adv_epochs: str | int = 2,
         adv_steps: str | int = 10,
         batch: str | int = 64,
+        until: str = "epochs",
     ) -> None:
-        super().__init__(arch, epochs, lr, batch)
+        super().__init__(arch, epochs, lr, batch, until)
         self.data = check_split(data, self.label)
         self.adv = to_int(adv, "adv")
         if self.adv not in (0, 1):
@@ -204,7 +230,10 @@ class LabelExtract(Extraction):
         student, arch = self.student(parent, parent_arch, seed)
         assert parent is not None
         suspect, images, labels = self.query_split(parent, ctx, "labels")
-        fit(student, images, labels, epochs=self.epochs, lr=self.lr, seed=seed, batch_size=self.batch)
+        record = fit(
+            student, images, labels, epochs=self.epochs, lr=self.lr, seed=seed, batch_size=self.batch,
+            until=self.rule,
+        )  # fmt: skip
         extra: dict[str, JSONValue] = {"data": self.data, "adv": self.adv}
         if self.adv:
             gen = torch.Generator().manual_seed(seed + 1)
@@ -240,7 +269,7 @@ class LabelExtract(Extraction):
                 "adv_step": self.ADV_STEP,
                 "adv_lr": self.ADV_LR,
             }
-        return Built(student.module, arch, self.config(arch, suspect, **extra))
+        return Built(student.module, arch, self.config(arch, suspect, record, **extra))
 
 
 @ATTACKS.register("probitextract")
@@ -264,8 +293,9 @@ class ProbitExtract(Extraction):
         epochs: str | int = 10,
         lr: str | float = 0.1,
         batch: str | int = 64,
+        until: str = "epochs",
     ) -> None:
-        super().__init__(arch, epochs, lr, batch)
+        super().__init__(arch, epochs, lr, batch, until)
         self.T = positive(to_float(T, "T"), "T", self.label)
         self.alpha = to_float(alpha, "alpha")
         if not 0 <= self.alpha <= 1:
@@ -287,6 +317,9 @@ class ProbitExtract(Extraction):
             return alpha * T * T * kl + (1 - alpha) * F.cross_entropy(logits, hard.to(model.device))
 
         tensors = (images, tempered(probs, T), probs.argmax(dim=1))
-        train_loop(student, tensors, loss, epochs=self.epochs, lr=self.lr, seed=seed, batch_size=self.batch)
+        record = train_loop(
+            student, tensors, loss, epochs=self.epochs, lr=self.lr, seed=seed, batch_size=self.batch,
+            until=self.rule,
+        )  # fmt: skip
         extra: dict[str, JSONValue] = {"T": self.T, "alpha": self.alpha, "data": self.data}
-        return Built(student.module, arch, self.config(arch, suspect, **extra))
+        return Built(student.module, arch, self.config(arch, suspect, record, **extra))

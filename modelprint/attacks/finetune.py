@@ -5,8 +5,9 @@ from __future__ import annotations
 from torch import nn
 
 from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification, seeded
-from modelprint.attacks.training import fit, to_float, to_int
+from modelprint.attacks.training import fit, schedule, schedule_config, to_float, to_int
 from modelprint.models.base import TorchClassifier
+from modelprint.types import JSONValue
 
 MODES = ("ftll", "ftal", "rtll", "rtal")
 
@@ -38,7 +39,9 @@ class FineTune(Modification):
         lr: str | float = 0.01,
         data: str = "attacker",
         batch: str | int = 64,
+        until: str = "epochs",
     ) -> None:
+        self.until, self.rule = until, schedule(until, "finetune")
         if mode not in MODES:
             raise ValueError(f"finetune mode must be one of {MODES}, got {mode!r}")
         self.mode, self.epochs, self.lr, self.data = mode, to_int(epochs, "epochs"), to_float(lr, "lr"), data
@@ -54,7 +57,7 @@ class FineTune(Modification):
         if self.mode.startswith("rt"):
             reinit_head(parent.module, seed)
         only = head_of(parent.module) if self.mode.endswith("ll") else None
-        fit(
+        record = fit(
             parent,
             data.images,
             data.labels,
@@ -63,6 +66,13 @@ class FineTune(Modification):
             seed=seed,
             only=only,
             batch_size=self.batch,
+            until=self.rule,
         )
-        config = {"mode": self.mode, "epochs": self.epochs, "lr": self.lr, "batch": self.batch}
+        config: dict[str, JSONValue] = {
+            "mode": self.mode,
+            "epochs": self.epochs,
+            "lr": self.lr,
+            "batch": self.batch,
+        }
+        config |= schedule_config(self.until, record)
         return Built(parent.module, parent_arch, config | {"data": self.data})

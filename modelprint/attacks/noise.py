@@ -6,8 +6,9 @@ import torch
 
 from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification
 from modelprint.attacks.common import check_split, positive, weight_layers
-from modelprint.attacks.training import fit, to_float, to_int
+from modelprint.attacks.training import fit, schedule, schedule_config, to_float, to_int
 from modelprint.models.base import TorchClassifier
+from modelprint.types import JSONValue
 
 
 @ATTACKS.register("noise")
@@ -23,8 +24,15 @@ class Noise(Modification):
     positional = ("v",)
 
     def __init__(
-        self, v: str | float, *, ft: str | int = 2, lr: str | float = 0.01, data: str = "attacker"
+        self,
+        v: str | float,
+        *,
+        ft: str | int = 2,
+        lr: str | float = 0.01,
+        data: str = "attacker",
+        until: str = "epochs",
     ) -> None:
+        self.until, self.rule = until, schedule(until, "noise")
         self.data = check_split(data, "noise")
         self.v = positive(to_float(v, "v"), "v", "noise")
         self.ft, self.lr = to_int(ft, "ft"), positive(to_float(lr, "lr"), "lr", "noise")
@@ -45,11 +53,13 @@ class Noise(Modification):
         data = ctx.split(self.data)
         noised_acc = parent.accuracy(data.images, data.labels)
         if self.ft > 0:
-            fit(parent, data.images, data.labels, epochs=self.ft, lr=self.lr, seed=seed)
-        return Built(
-            parent.module,
-            parent_arch,
-            {"v": self.v, "ft": self.ft, "lr": self.lr, "data": self.data, "noised_acc": round(noised_acc, 4)}
-            if self.ft
-            else {"v": self.v, "ft": 0, "noised_acc": round(noised_acc, 4)},
-        )
+            record = fit(
+                parent, data.images, data.labels, epochs=self.ft, lr=self.lr, seed=seed, until=self.rule
+            )
+            config: dict[str, JSONValue] = {
+                "v": self.v, "ft": self.ft, "lr": self.lr, "data": self.data,
+                "noised_acc": round(noised_acc, 4), **schedule_config(self.until, record),
+            }  # fmt: skip
+        else:
+            config = {"v": self.v, "ft": 0, "noised_acc": round(noised_acc, 4)}
+        return Built(parent.module, parent_arch, config)

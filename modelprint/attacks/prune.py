@@ -7,8 +7,9 @@ from torch import nn
 
 from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification
 from modelprint.attacks.common import check_split
-from modelprint.attacks.training import fit, to_float, to_int
+from modelprint.attacks.training import fit, schedule, schedule_config, to_float, to_int
 from modelprint.models.base import TorchClassifier
+from modelprint.types import JSONValue
 
 
 def prunable_weights(module: nn.Module) -> list[torch.Tensor]:
@@ -37,8 +38,15 @@ class Prune(Modification):
     positional = ("rate",)
 
     def __init__(
-        self, rate: str | float, *, ft: str | int = 0, lr: str | float = 0.01, data: str = "attacker"
+        self,
+        rate: str | float,
+        *,
+        ft: str | int = 0,
+        lr: str | float = 0.01,
+        data: str = "attacker",
+        until: str = "epochs",
     ) -> None:
+        self.until, self.rule = until, schedule(until, "prune")
         self.data = check_split(data, "prune")
         self.rate = to_float(rate, "rate")
         if not 0.0 <= self.rate < 1.0:
@@ -58,13 +66,17 @@ class Prune(Modification):
                 w.mul_(m)
 
         hold()
+        trained: dict[str, JSONValue] = {}
         if self.ft > 0:
             data = ctx.split(self.data)
-            fit(parent, data.images, data.labels, epochs=self.ft, lr=self.lr, seed=seed, after_step=hold)
+            record = fit(
+                parent, data.images, data.labels, epochs=self.ft, lr=self.lr, seed=seed, after_step=hold,
+                until=self.rule,
+            )  # fmt: skip
+            trained = {"data": self.data, **schedule_config(self.until, record)}
         sparsity = float(sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights))
         return Built(
             parent.module,
             parent_arch,
-            {"rate": self.rate, "ft": self.ft, "lr": self.lr, "sparsity": round(sparsity, 4)}
-            | ({"data": self.data} if self.ft else {}),
+            {"rate": self.rate, "ft": self.ft, "lr": self.lr, "sparsity": round(sparsity, 4)} | trained,
         )

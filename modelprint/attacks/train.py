@@ -4,9 +4,10 @@ independent (negative) model on the attacker's half (``data=attacker``)."""
 from __future__ import annotations
 
 from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification, seeded
-from modelprint.attacks.training import fit, to_float, to_int
+from modelprint.attacks.training import fit, schedule, schedule_config, to_float, to_int
 from modelprint.models.archs import build_arch
 from modelprint.models.base import TorchClassifier
+from modelprint.types import JSONValue
 
 TRAIN_SPLITS = ("owner", "attacker", "train")
 
@@ -29,7 +30,9 @@ class Train(Modification):
         epochs: str | int = 10,
         lr: str | float = 0.05,
         batch: str | int = 64,
+        until: str = "epochs",
     ) -> None:
+        self.until, self.rule = until, schedule(until, "train")
         if data not in TRAIN_SPLITS:
             raise ValueError(f"train: data must be one of {TRAIN_SPLITS}, got {data!r}")
         self.arch, self.dataset, self.seed, self.data = arch, dataset, to_int(seed, "seed"), data
@@ -58,7 +61,7 @@ class Train(Modification):
             std=data.std,
             device=ctx.device,
         )
-        fit(
+        record = fit(
             model,
             data.images,
             data.labels,
@@ -66,12 +69,14 @@ class Train(Modification):
             lr=self.lr,
             batch_size=self.batch,
             seed=self.seed,
+            until=self.rule,
         )
-        config = {
+        config: dict[str, JSONValue] = {
             "data": self.data,
             "epochs": self.epochs,
             "lr": self.lr,
             "batch": self.batch,
             "optimizer": "sgd",
+            **schedule_config(self.until, record),
         }
         return Built(model.module, self.arch, config)

@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification
 from modelprint.attacks.common import DEFAULT_QUERYSET, at_least, match_shape, positive
 from modelprint.attacks.finetune import reinit_head
-from modelprint.attacks.training import fit, to_float, to_int
+from modelprint.attacks.training import fit, schedule, schedule_config, to_float, to_int
 from modelprint.data import BUNDLED_DATASETS, load_dataset
 from modelprint.models.base import TorchClassifier
+from modelprint.types import JSONValue
 
 TASKS = ("corrupt", "animal", "cifar100")
 RELATED_SETS = {"animal": DEFAULT_QUERYSET, "cifar100": "cifar100"}
@@ -68,8 +69,15 @@ class Transfer(Modification):
     positional = ("task",)
 
     def __init__(
-        self, task: str, *, epochs: str | int = 5, lr: str | float = 0.01, size: str | int = 2000
+        self,
+        task: str,
+        *,
+        epochs: str | int = 5,
+        lr: str | float = 0.01,
+        size: str | int = 2000,
+        until: str = "epochs",
     ) -> None:
+        self.until, self.rule = until, schedule(until, "transfer")
         if task not in TASKS:
             raise ValueError(f"transfer: task must be one of {TASKS}, got {task!r}")
         self.task = task
@@ -100,8 +108,9 @@ class Transfer(Modification):
             images, labels = self._related("train", parent, self.size, seed, ctx.data_root)
             held_out = self._related("test", parent, None, seed, ctx.data_root)
         reinit_head(parent.module, seed)
-        fit(parent, images, labels, epochs=self.epochs, lr=self.lr, seed=seed)
-        config = {
+        record = fit(parent, images, labels, epochs=self.epochs, lr=self.lr, seed=seed, until=self.rule)
+        config: dict[str, JSONValue] = {
+            **schedule_config(self.until, record),
             "task": self.task,
             "epochs": self.epochs,
             "lr": self.lr,

@@ -12,13 +12,20 @@ from modelprint.representations.pairwise import DecisionDistanceVector
 
 @FINGERPRINTS.register("modeldiff")
 def modeldiff(
-    *, budget: int = 100, eps: float = 0.03, steps: int = 40, output: Literal["probs", "logits"] = "probs"
+    *,
+    budget: int = 100,
+    eps: float | None = None,
+    steps: int = 40,
+    output: Literal["probs", "logits"] = "logits",
 ) -> Fingerprint:
     """Seed/PGD pairs, decision distance vector, cosine similarity; probability access.
 
-    Q = :class:`ModelDiffQueries` (budget/2 seeds + one untargeted ℓ∞ PGD example each, ε = 0.03, 40 steps
-    of 0.01/0.3·ε, random start), R = DDV_i = 1 − cos(f(x_i), f(x'_i)) on probabilities (QuRD: logits;
-    ``output="logits"``), D = cos(DDV_src, DDV_sus) (ModelDiff's similarity; an exact copy scores 1.0).
-    100 queries = 50 pairs."""
+    Q = :class:`ModelDiffQueries` (budget/2 seeds + one untargeted ℓ∞ PGD example each, ε = 0.03 on CIFAR
+    and scaled to the victim's robustness elsewhere (``eps=None``; a number fixes it), 40 steps of
+    0.01/0.3·ε, random start), R = DDV_i = 1 − cos(f(x_i), f(x'_i)) on logits as QuRD computes it
+    (``output="probs"``: on probabilities, as the ModelDiff paper; on confident digit models most
+    probability entries are below 1e-3, so the cosine between two probability vectors is close to 0 or 1
+    and the DDV carries little), D = cos(DDV_src, DDV_sus) (ModelDiff's similarity; an exact copy scores
+    1.0). 100 queries = 50 pairs; the queries are logit queries, so the key needs logit access."""
     sampler = ModelDiffQueries(eps=eps, steps=steps)
     return Fingerprint("modeldiff", sampler, DecisionDistanceVector(output), Cosine(), budget)

@@ -44,6 +44,9 @@ class ModelCard:
     config: dict[str, JSONValue] = field(default_factory=dict)
     seconds: float = 0.0
     format: str = CARD_FORMAT
+    logloss: float | None = None
+    """Median per-image cross-entropy (nats) of the true label on the test split: how confident the model
+    is on clean data (the quantity MFUE's loss-interval test compares between models)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

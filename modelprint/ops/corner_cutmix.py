@@ -20,21 +20,33 @@ def _corner_coordinate(size: int, generator: torch.Generator) -> int:
 
 
 def corner_cutmix(
-    images: torch.Tensor, *, ratio: float = 0.2, generator: torch.Generator
+    images: torch.Tensor,
+    *,
+    ratio: float = 0.2,
+    generator: torch.Generator,
+    region: tuple[int, int, int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Return the mixed images, the boxes (N,4: y0,y1,x0,x1) and the partner permutation (N,).
 
-    Drawing among the allowed centres directly is the same distribution as the code's rejection loop."""
+    ``region`` (y0, y1, x0, x1): the frame the box geometry refers to (default the whole image); on centred
+    digits the content's bounding box (:func:`~modelprint.ops.scaling.content_box`), so that the box lands
+    near a corner of the strokes instead of on the blank border. Drawing among the allowed centres directly
+    is the same distribution as the code's rejection loop."""
     if not 0 < ratio <= 1:
         raise ValueError(f"ratio must be in (0, 1], got {ratio}")
-    n, _, h, w = images.shape
+    n, _, full_h, full_w = images.shape
+    ry0, ry1, rx0, rx1 = region if region is not None else (0, full_h, 0, full_w)
+    if not (0 <= ry0 < ry1 <= full_h and 0 <= rx0 < rx1 <= full_w):
+        raise ValueError(f"region {region} does not lie inside the {full_h}×{full_w} image")
+    h, w = ry1 - ry0, rx1 - rx0
     bh, bw = max(1, math.ceil(ratio * h)), max(1, math.ceil(ratio * w))
     perm = torch.randperm(n, generator=generator)
     out = images.clone()
     boxes = torch.zeros(n, 4, dtype=torch.long)
     for i in range(n):
         cy, cx = _corner_coordinate(h, generator), _corner_coordinate(w, generator)
-        y0, x0 = min(max(cy - bh // 2, 0), h - bh), min(max(cx - bw // 2, 0), w - bw)
+        y0 = ry0 + min(max(cy - bh // 2, 0), h - bh)
+        x0 = rx0 + min(max(cx - bw // 2, 0), w - bw)
         out[i, :, y0 : y0 + bh, x0 : x0 + bw] = images[perm[i], :, y0 : y0 + bh, x0 : x0 + bw]
         boxes[i] = torch.tensor([y0, y0 + bh, x0, x0 + bw])
     return out, boxes, perm

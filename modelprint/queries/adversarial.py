@@ -15,6 +15,7 @@ from modelprint.models.base import TorchClassifier
 from modelprint.ops.adversarial import fgsm, pgd
 from modelprint.ops.convergence import StopRule
 from modelprint.ops.deepfool import deepfool
+from modelprint.ops.scaling import scaled_linf
 from modelprint.ops.threads import intra_op_threads
 from modelprint.ops.uap import universal_perturbation
 from modelprint.queries.base import QuerySampler
@@ -85,10 +86,15 @@ class AdversarialQueries(_PerturbedSeeds):
         self.random_start = random_start
         self.pairs = pairs
 
+    def step_size_for(self, eps: float) -> float | None:
+        """The PGD step at budget ``eps`` (``step_size``; None: pgd's 2.5·ε/steps)."""
+        return self.step_size
+
     def sample(
         self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
     ) -> Queries:
         idx, x, labels = self.draw_seeds(data, budget, generator)
+        eps = self.radius(victim, data)
         predicted = victim.predict(x)
         extras: dict[str, torch.Tensor] = {}
         if self.targeted:
@@ -98,34 +104,60 @@ class AdversarialQueries(_PerturbedSeeds):
         else:
             goal = predicted
         with intra_op_threads():  # latency-bound step loop, see modelprint.ops.threads
-            adv = self._attack(victim, x, goal, generator)
+            adv = self._attack(victim, x, goal, generator, eps)
+        if eps != self.eps:
+            extras["eps"] = torch.tensor([eps])
         return _assemble(x, adv, labels, idx, self.pairs, extras)
 
+    def radius(self, victim: TorchClassifier, data: Dataset) -> float:
+        """The ℓ∞ budget of one key (``eps``; subclasses may scale it to the data)."""
+        return self.eps
+
     def _attack(
-        self, victim: TorchClassifier, x: torch.Tensor, goal: torch.Tensor, generator: torch.Generator
+        self,
+        victim: TorchClassifier,
+        x: torch.Tensor,
+        goal: torch.Tensor,
+        generator: torch.Generator,
+        eps: float,
     ) -> torch.Tensor:
         if self.method == "fgsm":
-            return fgsm(victim, x, goal, eps=self.eps, targeted=self.targeted)
+            return fgsm(victim, x, goal, eps=eps, targeted=self.targeted)
         return pgd(
             victim,
             x,
             goal,
-            eps=self.eps,
+            eps=eps,
             steps=self.steps,
-            step_size=self.step_size,
+            step_size=self.step_size_for(eps),
             targeted=self.targeted,
             random_start=self.random_start,
             generator=generator,
         )
 
 
+MODELDIFF_EPS = 0.03
+"""ModelDiff's ℓ∞ budget on CIFAR (QuRD's code)."""
+
+
 class ModelDiffQueries(AdversarialQueries):
     """ModelDiff's input pairs as QuRD builds them (Li et al., ISSTA'21; spec §11): s/2 seeds and one
-    untargeted ℓ∞ PGD example each, ε = 0.03, foolbox LinfPGD defaults (40 steps of 0.01/0.3·ε, random
-    start), attacked label = the victim's prediction."""
+    untargeted ℓ∞ PGD example each, foolbox LinfPGD defaults (40 steps of 0.01/0.3·ε, random start),
+    attacked label = the victim's prediction. ``eps=None`` (default): ε = 0.03 on CIFAR and
+    max(0.03, the victim's median minimal ℓ∞ distance) elsewhere (:func:`~modelprint.ops.scaling.scaled_linf`;
+    at 0.03 PGD flips about 10 % of digit seeds), recorded in ``extras["eps"]``; a number fixes ε."""
 
-    def __init__(self, *, eps: float = 0.03, steps: int = 40, rel_step: float = 0.01 / 0.3) -> None:
-        super().__init__(method="pgd", eps=eps, steps=steps, step_size=rel_step * eps, pairs=True)
+    def __init__(self, *, eps: float | None = None, steps: int = 40, rel_step: float = 0.01 / 0.3) -> None:
+        self.fixed = eps
+        self.rel_step = rel_step
+        first = MODELDIFF_EPS if eps is None else eps
+        super().__init__(method="pgd", eps=first, steps=steps, step_size=rel_step * first, pairs=True)
+
+    def radius(self, victim: TorchClassifier, data: Dataset) -> float:
+        return self.eps if self.fixed is not None else scaled_linf(MODELDIFF_EPS, victim, data)
+
+    def step_size_for(self, eps: float) -> float:
+        return self.rel_step * eps
 
 
 class DeepFoolQueries(_PerturbedSeeds):

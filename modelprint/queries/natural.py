@@ -11,6 +11,7 @@ from modelprint.data import Dataset
 from modelprint.models.access import to_labels
 from modelprint.models.base import Classifier, TorchClassifier
 from modelprint.ops.corner_cutmix import corner_cutmix
+from modelprint.ops.scaling import content_box
 from modelprint.queries.base import QuerySampler
 from modelprint.queries.common import QueryStructure, draw_indices
 from modelprint.queries.sampling import NegativeQueries
@@ -20,7 +21,10 @@ from modelprint.types import Queries
 class CornerCutMixQueries(QuerySampler):
     """SAC-m (spec §10.2 [C]): ``budget`` seeds drawn uniformly, then one CutMix pass with a fixed
     ``ratio`` box centred near a corner, pasted from a permutation of the batch (optionally followed by a
-    horizontal flip). Boxes and partners are recorded in extras."""
+    horizontal flip). Boxes and partners are recorded in extras. The corners are those of the data's
+    content box (:func:`~modelprint.ops.scaling.content_box`: the whole frame on CIFAR; on centred digits
+    the strokes' bounding box, where the frame's corners are blank and the paste changed 15 % of digits
+    and none of the source's labels)."""
 
     structure: QueryStructure = "points"
 
@@ -32,7 +36,10 @@ class CornerCutMixQueries(QuerySampler):
         self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
     ) -> Queries:
         idx = draw_indices(len(data), budget, generator=generator)
-        mixed, boxes, partner = corner_cutmix(data.images[idx], ratio=self.ratio, generator=generator)
+        region = content_box(data)
+        mixed, boxes, partner = corner_cutmix(
+            data.images[idx], ratio=self.ratio, generator=generator, region=region
+        )
         if self.flip:
             mixed = mixed.flip(3)
         extras = {"index": idx, "cutmix_boxes": boxes, "cutmix_partner": partner}

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from modelprint.data import Dataset
+from modelprint.data.traits import traits_of
 from modelprint.gan import ConditionalGan, GanSpec
 from modelprint.models.base import TorchClassifier
 from modelprint.ops.adversarial import fgsm
@@ -106,14 +107,17 @@ def _with_probability(transform: Transform, p: float) -> Transform:
     return apply
 
 
-def naturalfinger_transforms(size: int) -> list[tuple[str, Transform]]:
+def naturalfinger_transforms(size: int, *, flips: bool = True) -> list[tuple[str, Transform]]:
     """The official code's list (spec §3.2.5 [C]): identity, horizontal flip, Gaussian noise N(0, 0.02²),
     a random translation by up to 4 px applied with p = 0.5, and a shear by U(0, 0.1) per axis. The
-    translation reach is scaled with the image like MetaFinger's (4 px on 32×32 and 28×28, 1 on 8×8)."""
+    translation reach is scaled with the image like MetaFinger's (4 px on 32×32 and 28×28, 1 on 8×8).
+    ``flips=False`` drops the flip, for data whose labels a flip does not keep (digits: the dataset's
+    :mod:`~modelprint.data.traits`); a sample must keep its label under every transformation of the list,
+    so on digits the flip alone rejected almost every sample in screening."""
     shift = max(1, round(4 * size / 32))
     return [
         ("identity", identity),
-        ("hflip", hflip),
+        *([("hflip", hflip)] if flips else []),
         ("gaussian_noise", lambda x, g: gaussian_noise(x, g, std=0.02)),
         ("translate", _with_probability(lambda x, g: translate(x, g, max_shift=shift), 0.5)),
         ("shear", shear),
@@ -230,9 +234,9 @@ class NaturalFingerQueries(PoolSampler):
         self.stop_tol, self.stop_window, self.stop_block = stop_tol, stop_window, stop_block
         self.batch_tol, self.batch_window = batch_tol, batch_window
 
-    def transforms(self, size: int) -> list[tuple[str, Transform]]:
+    def transforms(self, size: int, flips: bool = True) -> list[tuple[str, Transform]]:
         """The transformation list in use (identity alone when the trick is off)."""
-        return naturalfinger_transforms(size) if self.transform else [("identity", identity)]
+        return naturalfinger_transforms(size, flips=flips) if self.transform else [("identity", identity)]
 
     # ------------------------------------------------------------------ line 1: initial samples
 
@@ -308,10 +312,11 @@ class NaturalFingerQueries(PoolSampler):
         negatives: PoolEnsemble,
         *,
         generator: torch.Generator,
+        flips: bool = True,
     ) -> tuple[torch.Tensor, int]:
         """Lines 4–12: the optimised latents (N, z_dim), on the CPU (the latents live on the GAN's device),
         and the number of epochs that ran."""
-        transforms = self.transforms(gan.image_shape[-1])
+        transforms = self.transforms(gan.image_shape[-1], flips)
         z = z.to(gan.device).clone().requires_grad_(True)
         c = c.to(gan.device)
         opt = torch.optim.SGD([z], lr=self.lr, momentum=0.9, nesterov=True)
@@ -355,12 +360,13 @@ class NaturalFingerQueries(PoolSampler):
         n_positives: int,
         *,
         generator: torch.Generator,
+        flips: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(kept, satisfied): ``kept`` (N,) bool per the screening rule; ``satisfied`` (N,) the fraction of
         (model, transformation) label conditions met (for the fallback)."""
         kept = y_orig != y_adv
         met = torch.zeros(len(x))
-        transforms = self.transforms(x.shape[-1])
+        transforms = self.transforms(x.shape[-1], flips)
         for _, t in transforms:
             with torch.no_grad():
                 labels = ensemble.labels(t(x, generator)).cpu()
@@ -384,6 +390,7 @@ class NaturalFingerQueries(PoolSampler):
                 f"the GAN draws {gan.image_shape} images of {gan.num_classes} classes; the victim expects "
                 f"{victim.input_shape} and {victim.num_classes}"
             )
+        flips = traits_of(data.name).flips_preserve_labels
         positives = [victim, *pool.positives]
         negatives = list(pool.negatives)
         everyone = PoolEnsemble([*positives, *negatives])
@@ -411,12 +418,22 @@ class NaturalFingerQueries(PoolSampler):
             y_orig = positive_ensemble.labels(x0).cpu().mode(dim=0).values
             y_adv = self.adversarial_labels(x0, y_orig, adv_models, gan.num_classes, generator=generator)
             z, epochs = self.optimise(
-                gan, z, c, y_orig, y_adv, positive_ensemble, negative_ensemble, generator=generator
+                gan,
+                z,
+                c,
+                y_orig,
+                y_adv,
+                positive_ensemble,
+                negative_ensemble,
+                generator=generator,
+                flips=flips,
             )
             epochs_run.append(epochs)
             with torch.no_grad():
                 x = gan.images(z, c)
-            kept, met = self.screen(x, y_orig, y_adv, everyone, len(positives), generator=generator)
+            kept, met = self.screen(
+                x, y_orig, y_adv, everyone, len(positives), generator=generator, flips=flips
+            )
             found += int(kept.sum())
             log.info("NaturalFinger batch %d: %d of %d passed screening", b, int(kept.sum()), len(z))
             for key, value in (

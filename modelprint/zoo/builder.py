@@ -13,6 +13,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch.nn.functional as F
+
 from modelprint.attacks import AttackContext, make_step
 from modelprint.models.base import TorchClassifier
 from modelprint.models.io import ModelCard, save_model
@@ -72,7 +74,9 @@ def build_one(
         std=test.std,
         device=ctx.device,
     )
-    preds = model.predict(test.images)
+    logits = model(test.images)
+    preds = logits.argmax(dim=1)
+    logloss = float(F.cross_entropy(logits, test.labels, reduction="none").median())
     fidelity = None
     root = root_of(lineage)
     if root != lineage and store.is_valid(root):
@@ -93,6 +97,7 @@ def build_one(
         fidelity=fidelity,
         config={**built.config, "threads": threads},
         seconds=round(seconds, 3),
+        logloss=round(logloss, 6),
     )
     return save_model(built.module, card, store.path(lineage))
 

@@ -9,8 +9,15 @@ architectures, epochs and query budgets. What was scaled or substituted is recor
 from __future__ import annotations
 
 from modelprint.zoo.lineage import join
-from modelprint.zoo.presets import PRESETS, Preset
-from modelprint.zoo.recipes import Recipe, choose_recipe, fingerbench_recipe, mfue_recipe, qurd_recipe
+from modelprint.zoo.presets import CHAIN_RULE, PRESETS, Preset, chains, same_data_negatives
+from modelprint.zoo.recipes import (
+    SCALED_RECIPES,
+    Recipe,
+    choose_recipe,
+    fingerbench_recipe,
+    mfue_recipe,
+    qurd_recipe,
+)
 
 
 def fingerbench_attacks(parent: str, r: Recipe, *, data: str) -> list[str]:
@@ -36,7 +43,8 @@ def recipe_notes(r: Recipe) -> dict[str, str]:
 def fingerbench(dataset: str = "mnist5k", recipe: str | None = None) -> Preset:
     """FingerBench (NaturalFinger): 1 source + 62 attacked copies (63 positives); 91 negatives = 14
     independent models of the other architectures, 14 students distilled from them, and 63 mirror negatives
-    (an independent twin of the source architecture with the same 62 attacks)."""
+    (an independent twin of the source architecture with the same 62 attacks). Added here: 4 chains on the
+    source (positives) and on the twin (mirror), and 5 same-data negatives (rules in the description)."""
     r = fingerbench_recipe(choose_recipe(dataset, recipe), dataset)
     source = r.train(r.source_arch, dataset, 0)
     positives = fingerbench_attacks(source, r, data="owner")
@@ -44,16 +52,21 @@ def fingerbench(dataset: str = "mnist5k", recipe: str | None = None) -> Preset:
     distilled = [join(ind, r.step("distill", r.source_arch, data="attacker")) for ind in independent]
     twin = r.train(r.source_arch, dataset, 1, data="attacker")
     mirror = [twin, *fingerbench_attacks(twin, r, data="attacker")]
+    student = r.archs[0]
+    positives += chains(source, r.step, student, prune_ft=r.prune_ft)
+    mirror += chains(twin, r.step, student, prune_ft=r.prune_ft, data="attacker")
+    same_data, rule = same_data_negatives(r.train, r.source_arch, r.archs[:3], dataset, "fingerbench")
     return Preset(
-        "fingerbench", dataset, (source,), tuple(positives + independent + distilled + mirror),
-        description=fingerbench.__doc__ or "",
+        "fingerbench", dataset, (source,), tuple(positives + independent + distilled + mirror + same_data),
+        description=(fingerbench.__doc__ or "")
+        + f"\nRules: {rule}; {CHAIN_RULE.format(student=student)}, on the source and on the mirror twin.",
         scaled={
             "architectures": f"source {r.source_arch} (paper: ResNet18); the 14 others: {', '.join(r.archs)}",
             "data": "half A = owner split (source), half B = attacker split (negatives, mirror twin); "
                     "fine-tuning uses the attacker split for every model (FingerBench: a held-out 5k split)",
             "knockoff": f"{r.queryset} out-of-domain queries (paper: CIFAR-100)",
             "epochs": "each attack's documented CPU defaults (see `modelprint list attacks`)"
-                      if r.name == "cpu" else "the paper's (see the recipe notes)",
+                      if r.name in SCALED_RECIPES else "the paper's (see the recipe notes)",
             **recipe_notes(r),
         },
     )  # fmt: skip
@@ -63,7 +76,8 @@ def fingerbench(dataset: str = "mnist5k", recipe: str | None = None) -> Preset:
 def mfue(dataset: str = "mnist5k", recipe: str | None = None) -> Preset:
     """MFUE Table 3: 64 positives (16 fine-tune = 4 modes × 4 repeats, 4 pruning rates 0.1–0.4 without
     recovery, 16 extractions = {Knockoff, data-free HL} × 8 architectures, 28 adversarial trainings = 7 ε ×
-    4 repeats) and 60 independent negatives over 8 architectures (8/8/8/8/7/7/7/7)."""
+    4 repeats) and 60 independent negatives over 8 architectures (8/8/8/8/7/7/7/7). Added here: 4 chains
+    and 4 same-data negatives (rules in the description)."""
     r = mfue_recipe(choose_recipe(dataset, recipe), dataset)
     archs = (r.source_arch, *r.archs)
     source = r.train(r.source_arch, dataset, 0)
@@ -81,15 +95,18 @@ def mfue(dataset: str = "mnist5k", recipe: str | None = None) -> Preset:
         for arch, n in zip(archs, counts, strict=True)
         for seed in range(1, n + 1)
     ]
+    positives += chains(source, r.step, r.archs[0], prune_ft=r.prune_ft)
+    same_data, rule = same_data_negatives(r.train, r.source_arch, r.archs[:2], dataset, "mfue")
     return Preset(
-        "mfue", dataset, (source,), tuple(positives + negatives), description=mfue.__doc__ or "",
+        "mfue", dataset, (source,), tuple(positives + negatives + same_data),
+        description=(mfue.__doc__ or "") + f"\nRules: {rule}; {CHAIN_RULE.format(student=r.archs[0])}.",
         scaled={
             "architectures": f"{', '.join(archs)} in place of ResNet18/50, VGG11/16/19, WRN, DenseNet121, "
                              "InceptionV3",
             "adversarial training": "each ε trained for the attack's CPU default epochs (paper: 30)"
-                                    if r.name == "cpu" else "30 epochs per ε (paper)",
+                                    if r.name in SCALED_RECIPES else "30 epochs per ε (paper)",
             "extraction": f"Knockoff (random strategy, {r.queryset} queries), data-free HL"
-                          + (" (lite setting)" if r.name == "cpu" else ""),
+                          + (" (lite setting)" if r.name in SCALED_RECIPES else ""),
             **recipe_notes(r),
         },
     )  # fmt: skip
@@ -118,8 +135,11 @@ def qurd(dataset: str = "mnist5k", recipe: str | None = None) -> Preset:
     positives += [join(source, r.step("labelextract", a)) for a in students]
     positives += [join(source, r.step("labelextract", a, adv=1)) for a in students]
     negatives = [r.train(a, dataset, seed, data="attacker") for a in students for seed in range(1, 6)]
+    positives += chains(source, r.step, students[0], prune_ft=r.prune_ft)
+    same_data, rule = same_data_negatives(r.train, r.source_arch, students[:2], dataset, "qurd")
     return Preset(
-        "qurd", dataset, (source,), tuple(positives + negatives), description=qurd.__doc__ or "",
+        "qurd", dataset, (source,), tuple(positives + negatives + same_data),
+        description=(qurd.__doc__ or "") + f"\nRules: {rule}; {CHAIN_RULE.format(student=students[0])}.",
         scaled={
             "counts": "4 models per task (SACBench: 10–20); 20 negatives as SACBench's CIFAR-10 set",
             "transfer": "corrupted images (noise+blur, for CIFAR-10C) and a related task with a new head "

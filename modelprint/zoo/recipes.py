@@ -1,10 +1,12 @@
-"""Training recipes of the paper presets: ``cpu`` (each attack's scaled defaults, sized for the bundled
-data on two cores) and ``paper`` (the suites' original architectures, epochs, learning rates and query
-budgets, spec §16, for a user's CIFAR files).
+"""Training recipes of the presets: ``cpu`` (each attack's scaled defaults, sized for the bundled data on
+two cores, every training step run until its held-out loss stops improving), ``cpu-fixed`` (the same with
+the attacks' fixed short epoch counts, the presets before converged training) and ``paper`` (the suites'
+original architectures, epochs, learning rates and query budgets, spec §16, for a user's CIFAR files).
 
 A recipe only adds keyword arguments to lineage steps, so the recipe a model was built with is part of its
-lineage id and of its card. The ``cpu`` recipe adds nothing: its lineages are the presets' scaled ones.
-Settings marked [D] in the spec (or derived here) are said so in the recipe's ``notes``."""
+lineage id and of its card. ``cpu`` adds ``until=plateau`` to every step that trains
+(:class:`~modelprint.attacks.training.Plateau`: the step's epochs become a cap of 3×); ``cpu-fixed`` adds
+nothing. Settings marked [D] in the spec (or derived here) are said so in the recipe's ``notes``."""
 
 from __future__ import annotations
 
@@ -15,7 +17,19 @@ from modelprint.zoo.lineage import step
 
 StepArgs = Mapping[str, str | int | float]
 
-RECIPE_NAMES = ("cpu", "paper")
+RECIPE_NAMES = ("cpu", "cpu-fixed", "paper")
+SCALED_RECIPES = ("cpu", "cpu-fixed")
+
+TRAINING_STEPS = (
+    "train", "finetune", "prune", "noise", "advtrain", "advft", "distill", "knockoff", "labelextract",
+    "probitextract", "datafree", "transfer",
+)  # fmt: skip
+"""Attacks that run the training loop (``prune`` only with ``ft`` > 0, ``noise`` unless ``ft=0``)."""
+CONVERGED: Mapping[str, StepArgs] = {attack: {"until": "plateau"} for attack in TRAINING_STEPS}
+CONVERGED_NOTE = (
+    "every training step until its held-out loss stops improving: 10 % held out, patience 2 epochs, "
+    "relative tolerance 1e-3, one 10× learning-rate drop, cap 3× the step's epochs, best epoch kept"
+)
 PAPER_DATASETS = ("cifar10", "cifar100")
 """Datasets on which the paper presets default to the ``paper`` recipe."""
 
@@ -36,11 +50,26 @@ class Recipe:
     notes: Mapping[str, str] = field(default_factory=dict)
 
     def step(self, attack: str, *args: object, **kwargs: object) -> str:
-        """A lineage step with the recipe's arguments for ``attack``; explicit ``kwargs`` win."""
-        return step(attack, *args, **{**self.kwargs.get(attack, {}), **kwargs})
+        """A lineage step with the recipe's arguments for ``attack``; explicit ``kwargs`` win. A schedule
+        (``until``) is not added to steps that do not train (pruning without fine-tuning, noise with
+        ``ft=0``)."""
+        extra = dict(self.kwargs.get(attack, {}))
+        trains = {"prune": float(str(kwargs.get("ft", 0))) > 0, "noise": str(kwargs.get("ft", "2")) != "0"}
+        if not trains.get(attack, True):
+            extra.pop("until", None)
+        return step(attack, *args, **{**extra, **kwargs})
 
     def train(self, arch: str, dataset: str, seed: int, **kwargs: object) -> str:
         return self.step("train", arch, dataset, seed, **kwargs)
+
+
+def scaled_recipe(name: str, source_arch: str, archs: tuple[str, ...] = ()) -> Recipe:
+    """The ``cpu`` (converged) or ``cpu-fixed`` recipe for a scaled preset."""
+    if name == "cpu":
+        return Recipe("cpu", source_arch, archs, kwargs=CONVERGED, notes={"training": CONVERGED_NOTE})
+    if name == "cpu-fixed":
+        return Recipe("cpu-fixed", source_arch, archs, notes={"training": "the attacks' fixed epoch counts"})
+    raise ValueError(f"{name!r} is not a scaled recipe; known: {', '.join(SCALED_RECIPES)}")
 
 
 def choose_recipe(dataset: str, recipe: str | None) -> str:
@@ -71,12 +100,12 @@ PAPER_DATAFREE: StepArgs = {"proxy": 6000, "gan_steps": 200 * 94, "rounds": 800 
 def fingerbench_recipe(name: str, dataset: str) -> Recipe:
     """FingerBench (NaturalFinger §5): ResNet18 source and 14 other architectures; fine-tune recipe SGD
     lr 0.005 for 10 epochs [P], reused after pruning, after noising and for adversarial fine-tuning [P]."""
-    if name == "cpu":
+    if name in SCALED_RECIPES:
         others = (
             "cnn-s", "cnn-l", "lenet", "mlp", "resnet8", "resnet14", "resnet20", "resnet18-s", "wrn-16-2",
             "vgg11-bn", "vgg13-bn", "vgg16-bn", "mobilenet", "densenet",
         )  # fmt: skip
-        return Recipe("cpu", "cnn-m", others)
+        return scaled_recipe(name, "cnn-m", others)
     ft: StepArgs = {"epochs": 10, "lr": 0.005}
     others = (
         "resnet34", "vgg11-bn", "vgg13-bn", "vgg16-bn", "mobilenet", "densenet", "wrn-16-2", "resnet20",
@@ -110,9 +139,9 @@ def fingerbench_recipe(name: str, dataset: str) -> Recipe:
 def mfue_recipe(name: str, dataset: str) -> Recipe:
     """MFUE (spec §16.5(a)): ResNet18 source; fine-tuning SGD lr 0.01 batch 64 for 50 epochs [P];
     adversarial training 30 epochs per ε [P]; Knockoff and HL extraction into 8 architectures."""
-    if name == "cpu":
+    if name in SCALED_RECIPES:
         archs = ("resnet20", "vgg11-bn", "vgg16-bn", "vgg13-bn", "wrn-16-2", "densenet", "mobilenet")
-        return Recipe("cpu", "cnn-m", archs)
+        return scaled_recipe(name, "cnn-m", archs)
     queryset = out_of_domain(dataset)
     return Recipe(
         "paper",
@@ -139,8 +168,8 @@ def qurd_recipe(name: str, dataset: str) -> Recipe:
     """SACBench as QuRD uses it (spec §16.5(c)): VGG16-BN source; students VGG13 / ResNet18 / DenseNet /
     MobileNetV2; fine-tune SGD lr 5e-4 batch 512 for 30 epochs [C]; label and probit extraction 200
     epochs, batch 512, lr 0.05 / 0.1 [C]; adversarial label extraction with 30 PGD steps [C]."""
-    if name == "cpu":
-        return Recipe("cpu", "vgg16-bn", ("vgg13-bn", "resnet20", "densenet", "mobilenet"))
+    if name in SCALED_RECIPES:
+        return scaled_recipe(name, "vgg16-bn", ("vgg13-bn", "resnet20", "densenet", "mobilenet"))
     return Recipe(
         "paper",
         "vgg16-bn",

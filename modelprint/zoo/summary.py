@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from modelprint.zoo.families import arch_of, family_of
 from modelprint.zoo.presets import Preset
 from modelprint.zoo.store import ModelStore
 
@@ -19,11 +20,17 @@ class TaskStats:
 
 
 def zoo_summary(preset: Preset, store: ModelStore) -> list[TaskStats]:
-    """One row per task of ``preset`` (positives by attack, negatives by kind); missing models are counted
-    but not averaged. Fidelity is agreement with the model's own root on the test split."""
+    """One row per task of ``preset``: positives by attack, negatives by family and architecture (e.g.
+    ``same-data same-arch (cnn-m)``, see :func:`~modelprint.zoo.families.family_of`); missing models are
+    counted but not averaged. Fidelity is agreement with the model's own root on the test split."""
     groups: dict[str, list[str]] = {}
     for pair in preset.pairs():
-        groups.setdefault(pair.task, []).append(pair.suspect)
+        label = (
+            pair.task
+            if pair.positive
+            else f"{family_of(pair.victim, pair.suspect)} ({arch_of(pair.suspect)})"
+        )
+        groups.setdefault(label, []).append(pair.suspect)
     rows = []
     for task, lineages in groups.items():
         cards = [store.card(lin) for lin in lineages if store.is_valid(lin)]
@@ -42,8 +49,9 @@ def zoo_summary(preset: Preset, store: ModelStore) -> list[TaskStats]:
 
 
 def format_summary(rows: list[TaskStats]) -> str:
-    lines = [f"{'task':<22} {'models':>6} {'built':>5} {'accuracy':>8} {'fidelity':>8} {'train s':>8}"]
+    width = max([22, *(len(r.task) for r in rows)])
+    lines = [f"{'task':<{width}} {'models':>6} {'built':>5} {'accuracy':>8} {'fidelity':>8} {'train s':>8}"]
     for r in rows:
         fid = f"{r.fidelity:8.3f}" if r.fidelity is not None else f"{'-':>8}"
-        lines.append(f"{r.task:<22} {r.count:>6} {r.built:>5} {r.accuracy:8.3f} {fid} {r.seconds:8.1f}")
+        lines.append(f"{r.task:<{width}} {r.count:>6} {r.built:>5} {r.accuracy:8.3f} {fid} {r.seconds:8.1f}")
     return "\n".join(lines)
