@@ -60,7 +60,10 @@ DataRootOpt = Annotated[
 ]
 RecipeOpt = Annotated[
     str | None,
-    typer.Option(help="cpu (scaled) | paper (the papers' sizes); default: paper on CIFAR, cpu otherwise."),
+    typer.Option(
+        help="cpu (scaled, converged training) | cpu-fixed (scaled, the fixed short epochs) | paper (the "
+        "papers' sizes); default: paper on CIFAR, cpu otherwise (tiny: cpu-fixed)."
+    ),
 ]
 
 

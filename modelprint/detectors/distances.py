@@ -129,3 +129,35 @@ class SubsetCosine(Detector):
         if sd == 0.0:
             return float("inf") if float(s.mean()) > mu0 else float("-inf")
         return (float(s.mean()) - mu0) / (sd / len(s) ** 0.5)
+
+
+def _ranks(x: torch.Tensor) -> torch.Tensor:
+    """Average ranks (ties share the mean rank) of a 1-D float64 tensor; NaN ranks last."""
+    x = torch.where(torch.isnan(x), torch.full_like(x, float("inf")), x)
+    order = torch.argsort(x, stable=True)
+    ranks = torch.empty_like(x)
+    ranks[order] = torch.arange(len(x), dtype=x.dtype)
+    values, inverse = torch.unique(x, return_inverse=True)
+    sums = torch.zeros(len(values), dtype=x.dtype).index_add_(0, inverse, ranks)
+    counts = torch.zeros(len(values), dtype=x.dtype).index_add_(0, inverse, torch.ones_like(x))
+    return (sums / counts)[inverse]
+
+
+class RankCorrelation(Detector):
+    """Spearman's ρ between two real representations (flattened): the Pearson correlation of their average
+    ranks. Scale-free, so it compares the *order* of per-query values (ours, for MFUE's per-trigger losses:
+    a suspect systematically more or less confident than the source keeps the order of which triggers are
+    hard and which easy, though its losses leave MFUE's ±50 % interval). Identical inputs score 1.0; a
+    constant representation has no order and scores 0."""
+
+    accepts: ClassVar[frozenset[RepKind]] = REAL
+    perfect: ClassVar[float | None] = 1.0
+
+    def score(self, reference: torch.Tensor, suspect: torch.Tensor) -> float:
+        check_pair(reference, suspect, real=True)
+        if torch.equal(reference, suspect):
+            return 1.0
+        a, b = _ranks(reference.double().flatten()), _ranks(suspect.double().flatten())
+        a, b = a - a.mean(), b - b.mean()
+        norm = float(a.norm() * b.norm())
+        return float((a * b).sum()) / norm if norm > 0 else 0.0

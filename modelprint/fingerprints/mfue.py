@@ -4,6 +4,7 @@ Monte Carlo estimate −log p̂_y for MFUE-b), D = per-trigger interval match wi
 
 from __future__ import annotations
 
+from modelprint.detectors.distances import RankCorrelation
 from modelprint.detectors.interval import IntervalMatch
 from modelprint.fingerprints.base import FINGERPRINTS, Fingerprint
 from modelprint.pools import PoolSpec
@@ -76,3 +77,30 @@ def mfue_b(
     )  # fmt: skip
     sampler = ProbedTriggers(probes=probes, triggers=triggers)
     return Fingerprint("mfue-b", sampler, ProbeLoss(PREFIX), IntervalMatch(tau, one_sided), budget)
+
+
+@FINGERPRINTS.register("mfue-w-rank")
+def mfue_w_rank(
+    *,
+    budget: int = 100,
+    eps: float = 8 / 255,
+    step: float = 1.6 / 255,
+    outer: int = 2000,
+    inner: int = 10,
+    draw: Draw = "member",
+    include_source: bool = True,
+    pool_spec: PoolSpec = MFUE_POOL,
+    stop_tol: float = STOP_TOL,
+    stop_window: int = STOP_WINDOW,
+) -> Fingerprint:
+    """Ours, a QuRD combination, not MFUE's: MFUE-w's triggers and per-trigger CE losses, compared by
+    Spearman's rank correlation (:class:`~modelprint.detectors.distances.RankCorrelation`) instead of the
+    ±τ interval. The interval test fails by construction when a derived model is more or less confident
+    than the source overall (a retrained head, a student: several nats off on digits); the order of the
+    triggers' losses survives such a shift. Same settings and triggers as ``mfue-w`` (shared within a run),
+    probability access, ``budget`` queries."""
+    sampler = UnlearnableTriggers(
+        eps=eps, step=step, outer=outer, inner=inner, draw=draw, include_source=include_source,
+        pool_spec=pool_spec, stop_tol=stop_tol, stop_window=stop_window,
+    )  # fmt: skip
+    return Fingerprint("mfue-w-rank", sampler, TrueLabelLoss(), RankCorrelation(), budget)
