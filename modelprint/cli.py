@@ -26,7 +26,7 @@ from modelprint.registry import UnknownNameError
 from modelprint.threats import parse_threats
 from modelprint.workspace import Workspace
 from modelprint.zoo.executors import make_executor
-from modelprint.zoo.presets import PRESETS
+from modelprint.zoo.presets import PRESETS, Preset
 
 app = typer.Typer(
     help="Fingerprint image classifiers and benchmark fingerprinting schemes.", no_args_is_help=True
@@ -200,8 +200,12 @@ def _preset_notes(name: str | None) -> dict[str, str]:
 
 
 def _write_report(
-    ws: Workspace, preset: str | None, fingerprints: list[str] | None, out: Path | None
+    ws: Workspace, preset: str | Preset | None, fingerprints: list[str] | None, out: Path | None
 ) -> Path:
+    """Print the tables and write the HTML report of ``preset``'s rows (a name, or the resolved preset
+    whose dataset and recipe the confidence table then uses)."""
+    resolved = preset if isinstance(preset, Preset) else None
+    preset = preset.name if isinstance(preset, Preset) else preset
     from modelprint.report import ExtraSection, format_table, render_html, summarise
     from modelprint.report.ablation import ablation_sections, format_ablation
     from modelprint.report.anafp import anafp_sections
@@ -240,7 +244,7 @@ def _write_report(
     if preset is not None:
         from modelprint.report.confidence import confidence_sections, format_loss_ratios, loss_ratios
 
-        resolved = resolve_preset(preset)
+        resolved = resolved or resolve_preset(preset)
         ratios = loss_ratios(resolved, ws.store, AttackContext(resolved.dataset).split("test"))
         if ratios:
             typer.echo("\n" + format_loss_ratios(ratios))
@@ -352,7 +356,7 @@ def bench_run(
     )
     if report:
         labels = [f"{fp.name}@{b}" for fp in fps for b in sweep] if sweep else [fp.name for fp in fps]
-        _write_report(ws, p.name, labels, None)
+        _write_report(ws, p, labels, None)
 
 
 @bench_app.command("detect")
@@ -419,7 +423,7 @@ def bench_detect(
         f"({stats.seconds:.1f}s)"
     )
     if report and scored:
-        _write_report(ws, p.name, None, None)
+        _write_report(ws, p, None, None)
     else:
         matrix = detection_matrix(r for r in found if r.detector in {d.label for d in detectors})
         if matrix is not None:

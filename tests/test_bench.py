@@ -52,6 +52,10 @@ def test_cli_runs_the_benchmark_and_writes_the_report(tiny: TinyZoo, tmp_path: P
     assert "akh" in result.output and "random" in result.output and "TPR@5%FPR" in result.output
     html = ws.report_path.read_text()
     assert "<table" in html and "akh" in html and "data:image/png;base64," in html
+    # negatives by family (tiny has disjoint-data and same-data ones) and the confidence table
+    assert "Negatives by family" in html and "same-data same-arch" in html and "disjoint-data" in html
+    assert "same-data other-arch" in result.output and "Confidence: log-loss ratio" in html
+    assert "negative: same-data same-arch" in result.output
     listing = runner.invoke(app, ["list", "fingerprints"])
     assert listing.exit_code == 0 and "akh" in listing.output
     bad = runner.invoke(app, ["bench", "run", "tiny", "-f", "nope", "--home", str(ws.home)])
