@@ -45,7 +45,12 @@ HomeOpt = Annotated[
     typer.Option("--home", help="Artifact folder (default $MODELPRINT_HOME or ./modelprint-data)."),
 ]
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Build the preset on another dataset.")]
-BudgetOpt = Annotated[int | None, typer.Option(help="Queries per fingerprint (default: each scheme's).")]
+BudgetOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1, max=1_000_000, help="Queries per fingerprint (default: each scheme's), 1 to 1,000,000."
+    ),
+]
 FingerprintsOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -84,6 +89,10 @@ def combo_fingerprints(limit: int | None, *, budget: int | None = None) -> list[
     return [make_combo(c, budget=budget or 100) for c in chosen]
 
 
+MAX_SEEDS = 1000
+"""The most seeds one run takes (a range like 0-99999999999 would otherwise be expanded in memory)."""
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0,1,2"`` or ``"0-4"`` -> list of ints."""
     seeds: list[int] = []
@@ -91,14 +100,20 @@ def parse_seeds(text: str) -> list[int]:
         for part in text.split(","):
             part = part.strip()
             if "-" in part:
-                lo, hi = part.split("-", 1)
-                seeds += list(range(int(lo), int(hi) + 1))
+                lo, hi = (int(v) for v in part.split("-", 1))
+                if hi < lo or hi - lo + 1 > MAX_SEEDS:
+                    raise typer.BadParameter(f"seed range {part!r}: at most {MAX_SEEDS} seeds, low to high")
+                seeds += list(range(lo, hi + 1))
             elif part:
                 seeds.append(int(part))
+            if len(seeds) > MAX_SEEDS:
+                raise typer.BadParameter(f"at most {MAX_SEEDS} seeds, got more in {text!r}")
     except ValueError:
         raise typer.BadParameter(f"seeds must look like 0,1,2 or 0-4, got {text!r}") from None
     if not seeds:
         raise typer.BadParameter("no seeds given")
+    if min(seeds) < 0:
+        raise typer.BadParameter(f"seeds must be non-negative, got {min(seeds)}")
     return list(dict.fromkeys(seeds))
 
 

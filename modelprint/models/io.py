@@ -54,6 +54,8 @@ class ModelCard:
     @classmethod
     def from_json(cls, text: str) -> ModelCard:
         raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ModelFileError(f"a card must be a JSON object, got {type(raw).__name__}")
         if raw.get("format") != CARD_FORMAT:
             raise ModelFileError(f"not a modelprint card (format {raw.get('format')!r})")
         known = set(cls.__dataclass_fields__)

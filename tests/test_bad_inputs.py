@@ -1,0 +1,48 @@
+"""Bad inputs end in one clear line: a card that is not a JSON object, unbounded seed ranges and budgets."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from modelprint.cli import app, parse_seeds
+from modelprint.models.io import ModelFileError, read_card
+from modelprint.testing import TinyZoo
+from modelprint.zoo.builder import build_zoo
+from modelprint.zoo.store import ModelStore
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "3", '"card"', "null"])
+def test_a_card_that_is_not_an_object_is_corrupt_and_rebuilt(
+    tiny: TinyZoo, tmp_path: Path, text: str
+) -> None:
+    store = ModelStore(tmp_path)
+    lineage = tiny.negatives()[0]
+    shutil.copytree(tiny.store.path(lineage), store.path(lineage))
+    (store.path(lineage) / "card.json").write_text(text)
+    with pytest.raises(ModelFileError, match="JSON object"):
+        read_card(store.path(lineage))
+    assert not store.is_valid(lineage)
+    report = build_zoo([lineage], store, tiny.ctx)  # treated as corrupt: rebuilt, not a traceback
+    assert report.built == [lineage] and store.is_valid(lineage)
+    assert json.loads((store.path(lineage) / "card.json").read_text())["lineage"] == lineage
+
+
+def test_seed_ranges_are_bounded() -> None:
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4] and parse_seeds("3,1,3") == [3, 1]
+    for bad in ("0-99999999999", "5-1", "-1", "a", ",", ",".join(str(i) for i in range(1001))):
+        with pytest.raises(Exception, match="seed"):
+            parse_seeds(bad)
+
+
+@pytest.mark.parametrize("budget", ["-1", "0", "1000001"])
+def test_budgets_out_of_range_are_refused_in_one_line(budget: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["bench", "run", "tiny", "-f", "akh", "--budget", budget, "--home", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and "budget" in result.output.lower() and "Traceback" not in result.output
+    assert not (tmp_path / "results.sqlite").exists()
