@@ -58,7 +58,9 @@ FingerprintsOpt = Annotated[
     ),
 ]
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="inline | local (worker processes) | dask.")]
-JobsOpt = Annotated[int | None, typer.Option("--jobs", help="Worker processes (default: CPU count).")]
+JobsOpt = Annotated[
+    int | None, typer.Option("--jobs", min=1, max=1024, help="Worker processes (default: CPU count).")
+]
 SchedulerOpt = Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler, tcp://host:port.")]
 DataRootOpt = Annotated[
     str | None, typer.Option("--data-root", help="Local folder/file for cifar10/cifar100/npz/imagefolder.")
@@ -503,7 +505,7 @@ def list_cmd(
 def serve_cmd(
     model: Annotated[str, typer.Argument(help="A zoo lineage in HOME's store, or a saved model folder.")],
     access: Annotated[str, typer.Option(help="Clients get: labels | topk:K | probs | logits.")] = "labels",
-    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0 = any free port).")] = 8000,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     token: Annotated[
         str | None, typer.Option(envvar="MODELPRINT_TOKEN", help="Require 'Authorization: Bearer TOKEN'.")

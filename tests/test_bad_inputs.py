@@ -46,3 +46,12 @@ def test_budgets_out_of_range_are_refused_in_one_line(budget: str, tmp_path: Pat
     )
     assert result.exit_code == 2 and "budget" in result.output.lower() and "Traceback" not in result.output
     assert not (tmp_path / "results.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["serve", "train(cnn-s,digits,0,epochs=15)", "--port", "99999"], ["zoo", "build", "tiny", "--jobs", "0"]],
+)
+def test_ports_and_worker_counts_are_bounded(args: list[str], tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, [*args, "--home", str(tmp_path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output and "Invalid value" in result.output
