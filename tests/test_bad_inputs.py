@@ -7,9 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from modelprint.cli import app, parse_seeds
+from modelprint.fingerprints import FINGERPRINTS
+from modelprint.models.access import Suspect
+from modelprint.models.base import TorchClassifier
 from modelprint.models.io import ModelFileError, read_card
 from modelprint.testing import TinyZoo
 from modelprint.zoo.builder import build_zoo
@@ -50,8 +54,31 @@ def test_budgets_out_of_range_are_refused_in_one_line(budget: str, tmp_path: Pat
 
 @pytest.mark.parametrize(
     "args",
-    [["serve", "train(cnn-s,digits,0,epochs=15)", "--port", "99999"], ["zoo", "build", "tiny", "--jobs", "0"]],
+    [
+        ["serve", "train(cnn-s,digits,0,epochs=15)", "--port", "99999"],
+        ["zoo", "build", "tiny", "--jobs", "0"],
+    ],
 )
 def test_ports_and_worker_counts_are_bounded(args: list[str], tmp_path: Path) -> None:
     result = CliRunner().invoke(app, [*args, "--home", str(tmp_path)])
     assert result.exit_code == 2 and "Traceback" not in result.output and "Invalid value" in result.output
+
+
+class _NaNNet(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.classifier = torch.nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x.flatten(1)) * float("nan")
+
+
+def test_a_model_with_nan_outputs_is_refused_as_victim_and_as_suspect(tiny: TinyZoo) -> None:
+    broken = TorchClassifier(_NaNNet(), num_classes=10, input_shape=(1, 8, 8))
+    fp = FINGERPRINTS.make("akh")
+    with pytest.raises(ValueError, match="NaN"):
+        fp.generate(broken, tiny.data(), seed=0)
+    margins = FINGERPRINTS.make("zest")  # probabilities: NaN reaches the representation
+    key = margins.generate(tiny.load(tiny.source), tiny.data(), seed=0)
+    with pytest.raises(ValueError, match="NaN"):
+        margins.verify(key, Suspect(broken, access="probs"))

@@ -59,6 +59,8 @@ class Fingerprint:
     def key_for(self, victim: TorchClassifier, data: Dataset, queries: Queries, *, seed: int = 0) -> Key:
         """The key of already sampled ``queries``: the victim's reference representation and the config."""
         reference = self.representation(victim, queries)
+        if reference.is_floating_point() and bool(torch.isnan(reference).any()):
+            raise ValueError(f"{victim!r} gives NaN outputs on the key's queries: no key is made from it")
         config: dict[str, JSONValue] = {
             "fingerprint": repr(self), "seed": seed, "victim": victim.name, "dataset": data.name,
             "num_classes": victim.num_classes, "needs": self.needs,
@@ -68,7 +70,11 @@ class Fingerprint:
     def generate(
         self, victim: TorchClassifier, data: Dataset, *, seed: int = 0, pool: Pool | None = None
     ) -> Key:
-        """Sample the queries from the seed set ``data`` and record the victim's reference representation."""
+        """Sample the queries from the seed set ``data`` and record the victim's reference representation.
+        A victim whose outputs on the seed data are NaN is refused before anything is sampled."""
+        probe = data.images[:8]
+        if len(probe) and bool(torch.isnan(victim(probe)).any()):
+            raise ValueError(f"{victim!r} gives NaN outputs on {data.name}: no key is made from it")
         return self.key_for(victim, data, self.sample(victim, data, seed=seed, pool=pool), seed=seed)
 
     def verify(self, key: Key, suspect: Classifier) -> float:
@@ -79,7 +85,10 @@ class Fingerprint:
         if expected is not None and suspect.num_classes != expected:
             raise ValueError(f"suspect has {suspect.num_classes} classes, the key's victim has {expected}")
         detector = self.detector.bind(key.queries.extras)
-        return detector.score(key.reference, self.representation(suspect, key.queries))
+        answers = self.representation(suspect, key.queries)
+        if answers.is_floating_point() and bool(torch.isnan(answers).any()):
+            raise ValueError("the suspect's answers contain NaN: it cannot be scored (a broken model or API)")
+        return detector.score(key.reference, answers)
 
 
 FINGERPRINTS: Registry[Fingerprint] = Registry("fingerprint")
