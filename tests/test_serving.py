@@ -193,6 +193,16 @@ BAD_ANSWERS = {
         "outside",
     ),
     "wrong count": ("labels", ("json", {"output": "labels", "num_classes": K, "labels": [0, 1]}), "shape"),
+    "float labels": (
+        "labels",
+        ("json", {"output": "labels", "num_classes": K, "labels": [1.9, 0, 1, 2]}),
+        "integers only",
+    ),
+    "boolean labels": (
+        "labels",
+        ("json", {"output": "labels", "num_classes": K, "labels": [True, 0, 1, 2]}),
+        "integers only",
+    ),
     "other level": (
         "labels",
         ("json", {"output": "probs", "num_classes": K, "scores": [[0.1] * K] * 4}),
@@ -317,6 +327,24 @@ def test_journal_skips_unreadable_chunks_and_answers_of_another_level(tmp_path: 
     with serve(model, access="labels") as other, remote(other.url, journal=tmp_path) as r:
         assert torch.equal(r(x), first.argmax(1))
         assert r.images_replayed == 0 and other.images_served == 30
+
+
+def test_answers_replayed_from_the_journal_are_validated(tmp_path: Path) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    model, x = small_model(), images(10)
+    with serve(model, access="labels") as server:
+        with remote(server.url, journal=tmp_path) as r:
+            r(x)
+        (chunk,) = tmp_path.glob("*.safetensors")
+        with safe_open(str(chunk), "pt") as fh:
+            meta = fh.metadata()
+        tensors = load_file(chunk)
+        tensors["values"][0] = 99  # a label of 99 among 10 classes, written into the journal
+        save_file(tensors, chunk, metadata=meta)
+        with remote(server.url, journal=tmp_path) as r, pytest.raises(RemoteError, match=r"journal.*outside"):
+            r(x)
 
 
 # ---------------------------------------------------------------- verifying a real suspect

@@ -33,6 +33,7 @@ The answer is at the server's access level; it is binary when the request's ``Ac
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -177,12 +178,14 @@ def decode_request(body: bytes, headers: Mapping[str, str]) -> torch.Tensor:
             raise ProtocolError(f'negative size in "shape" {shape}')
         if not isinstance(data, list):
             raise ProtocolError('"data" must be a flat list of numbers')
+        if any(isinstance(s, bool) for s in shape):
+            raise ProtocolError('"shape" must be [N, C, H, W] (four integers)')
         try:
             flat = np.asarray(data, dtype=np.float32)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ProtocolError('"data" must be a flat list of numbers') from None
-        if flat.ndim != 1 or flat.size != int(np.prod(shape)):
-            raise ProtocolError(f'"data" holds {flat.size} values; shape {shape} needs {int(np.prod(shape))}')
+        if flat.ndim != 1 or flat.size != math.prod(shape):
+            raise ProtocolError(f'"data" holds {flat.size} values; shape {shape} needs {math.prod(shape)}')
         x = torch.from_numpy(flat.reshape(shape))
     else:
         raise ProtocolError(f"unsupported Content-Type {kind!r}; use {JSON_TYPE} or {BINARY_TYPE}")
@@ -223,6 +226,13 @@ def _int_or_none(value: object, what: str) -> int | None:
         raise ProtocolError(f"{what} must be an integer, got {value!r}") from None
 
 
+def _all_integers(value: object) -> bool:
+    """True when a (nested) JSON list holds only integers (``true`` and ``1.9`` are not labels)."""
+    if isinstance(value, list):
+        return all(_all_integers(v) for v in value)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def decode_response(body: bytes, headers: Mapping[str, str]) -> Answer:
     """An :class:`Answer` from a /v1/predict response; :class:`ProtocolError` when malformed. Only the
     form is checked here; whether the values make sense is the client's job."""
@@ -243,6 +253,8 @@ def decode_response(body: bytes, headers: Mapping[str, str]) -> Answer:
         field = FIELDS[str(output)]
         if field not in obj:
             raise ProtocolError(f'a {output} answer needs a "{field}" field')
+        if field != "scores" and not _all_integers(obj[field]):
+            raise ProtocolError(f'"{field}" must hold integers only (no floats, no booleans)')
         try:
             arr = np.asarray(obj[field], dtype=np.int64 if field != "scores" else np.float32)
         except (TypeError, ValueError, OverflowError):

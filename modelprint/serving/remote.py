@@ -352,16 +352,25 @@ class RemoteClassifier:
         hashes: list[bytes] = []
         missing = list(range(len(x)))
         copies: list[tuple[int, int]] = []  # (i, j): image i is image j, sent in this call
+        replayed: list[int] = []  # images answered from the journal
         if self.journal is not None:
             hashes, missing, first = self.journal.hashes(x), [], {}
             for i, h in enumerate(hashes):
                 row = self.journal.get(h)
                 if row is not None:
                     result[i] = row
+                    replayed.append(i)
                 elif (j := first.setdefault(h, i)) != i:
                     copies.append((i, j))
                 else:
                     missing.append(i)
+        if replayed and self.journal is not None:  # a journal is a file on disk: check it like an answer
+            rows = result[torch.tensor(replayed, dtype=torch.long)]
+            try:
+                self._check(Answer(self.remote.output, self.num_classes, self.remote.k, rows), len(rows))
+            except RemoteError as exc:
+                where = self.journal.directory
+                raise RemoteError(f"journal {where} holds an invalid answer: {exc}") from None
         remaining = self.budget.remaining
         if remaining is not None and len(missing) > remaining:
             raise BudgetExhausted(len(missing), remaining, int(self.budget.limit or 0))

@@ -158,6 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ProtocolError as exc:
             self._error(400, str(exc))
             return
+        except (ValueError, TypeError, OverflowError, MemoryError) as exc:  # whatever else a body can break
+            self._error(400, f"malformed request body ({type(exc).__name__})")
+            return
         if tuple(x.shape[1:]) != app.model.input_shape:
             expected = ",".join(map(str, app.model.input_shape))
             self._error(400, f"shape mismatch: the model takes (N,{expected}), got {tuple(x.shape)}")
