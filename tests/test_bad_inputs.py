@@ -14,7 +14,7 @@ from modelprint.cli import app, parse_seeds
 from modelprint.fingerprints import FINGERPRINTS
 from modelprint.models.access import Suspect
 from modelprint.models.base import TorchClassifier
-from modelprint.models.io import ModelFileError, read_card
+from modelprint.models.io import ModelFileError, load_model, read_card
 from modelprint.testing import TinyZoo
 from modelprint.zoo.builder import build_zoo
 from modelprint.zoo.store import ModelStore
@@ -82,3 +82,13 @@ def test_a_model_with_nan_outputs_is_refused_as_victim_and_as_suspect(tiny: Tiny
     key = margins.generate(tiny.load(tiny.source), tiny.data(), seed=0)
     with pytest.raises(ValueError, match="NaN"):
         margins.verify(key, Suspect(broken, access="probs"))
+
+
+def test_a_card_asking_for_a_model_larger_than_its_weights_is_refused(tiny: TinyZoo, tmp_path: Path) -> None:
+    directory = tmp_path / "model"
+    shutil.copytree(tiny.store.path(tiny.source), directory)
+    card = json.loads((directory / "card.json").read_text())
+    card.update(arch="mlp", image_size=10**6)  # 2.56e14 values: never allocated
+    (directory / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelFileError, match=r"needs .* values; the weights file holds"):
+        load_model(directory)

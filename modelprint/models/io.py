@@ -164,5 +164,23 @@ def load_model(directory: str | Path, *, device: str = "cpu", verify_hash: bool 
             raise ModelFileError(
                 f"{weights}: hash mismatch (corrupt artifact): {digest[:12]} != {card.sha256[:12]}"
             )
-    module = load_weights(build_module(card), read_state_dict(weights), source=str(weights))
+    state = read_state_dict(weights)
+    check_size(card, state, source=str(weights))
+    module = load_weights(build_module(card), state, source=str(weights))
     return classifier_from(module, card, device=device)
+
+
+def check_size(card: ModelCard, state: dict[str, torch.Tensor], *, source: str) -> None:
+    """Refuse a card whose architecture needs more values than the weights file holds, before anything of
+    that size is allocated (the module is built on the meta device, which allocates nothing)."""
+    try:
+        with torch.device("meta"):
+            needed = sum(t.numel() for t in build_module(card).state_dict().values())
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelFileError(f"{source}: the card describes no buildable model ({exc})") from None
+    held = sum(t.numel() for t in state.values())
+    if needed > held:
+        raise ModelFileError(
+            f"{source}: the card's {card.arch} ({card.in_channels}×{card.image_size}×{card.image_size}, "
+            f"{card.num_classes} classes) needs {needed:,} values; the weights file holds {held:,}"
+        )
