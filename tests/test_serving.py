@@ -101,6 +101,18 @@ class Stub:
                     self.reply(
                         step[1], b'{"error": "scripted"}', {"Content-Type": "application/json", **step[2]}
                     )
+                elif step[0] == "drip":  # a valid-looking header, then one byte every step[1] seconds
+                    try:
+                        self.send_response(200)
+                        self.send_header("Content-Length", "1000")
+                        self.send_header("Content-Type", "application/json")
+                        self.end_headers()
+                        for _ in range(1000):
+                            self.wfile.write(b" ")
+                            self.wfile.flush()
+                            time.sleep(step[1])
+                    except OSError:
+                        self.close_connection = True
                 elif step[0] == "json":
                     self.reply(200, json.dumps(step[1]).encode(), {"Content-Type": "application/json"})
                 else:
@@ -218,6 +230,21 @@ def test_bad_answers_raise_a_clear_remote_error(stub: Any, case: str) -> None:
     with remote(s.url) as r, pytest.raises(RemoteError, match=match):
         r(images(4))
     assert s.posts == 1  # a nonsense answer is not retried
+
+
+def test_a_dripping_answer_meets_the_whole_request_deadline(stub: Any) -> None:
+    s = stub([("drip", 0.2)] * 2)
+    start = time.perf_counter()
+    with remote(s.url, retries=1, timeout=1.0) as r, pytest.raises(RemoteError, match="deadline"):
+        r(images(4))
+    assert time.perf_counter() - start < 4.0  # two attempts of at most ~1 s each, not 1000 × 0.2 s
+
+
+def test_an_answer_far_larger_than_expected_is_not_read_whole(stub: Any) -> None:
+    s = stub([("raw", b"[" + b"1," * 2_000_000 + b"1]", "application/json")])
+    with remote(s.url) as r, pytest.raises(RemoteError, match="larger than"):
+        r(images(4))
+    assert s.posts == 1
 
 
 def test_budget_is_checked_before_sending(stub: Any) -> None:

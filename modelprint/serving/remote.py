@@ -44,6 +44,23 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 JOURNAL_FORMAT = "modelprint-journal/1"
+ANSWER_BASE_BYTES = 65_536
+"""Bytes any answer may take besides its values (headers of the body, error messages, the info object)."""
+BYTES_PER_VALUE = 32
+"""Bytes one answered value may take: a float in JSON with separators is under 25."""
+
+
+def answer_cap(n: int, num_classes: int) -> int:
+    """The most bytes an answer for ``n`` images of ``num_classes`` classes may hold."""
+    return ANSWER_BASE_BYTES + n * max(1, num_classes) * BYTES_PER_VALUE
+
+
+MAX_CLASSES = 100_000
+"""The most classes a remote suspect may announce (it sizes every answer's byte cap)."""
+
+
+class _DeadlinePassed(Exception):
+    """The whole-request deadline passed while the answer was still arriving."""
 
 
 class RemoteError(RuntimeError):
@@ -135,7 +152,9 @@ class RemoteClassifier:
     ``access`` (``labels`` | ``topk:K`` | ``probs`` | ``logits``; default: what the server gives, read from
     ``/v1/info``) may be lower than the server's level: the answers are reduced on the client. ``budget``
     caps the images charged; a batch is charged once, before it is first sent (a retry re-sends it free).
-    ``rate_limit`` caps the images sent per second. See the module docstring for ``journal``."""
+    ``rate_limit`` caps the images sent per second. ``timeout`` bounds each request as a whole, connection
+    to last byte (a slow drip is cut off), and an answer may not exceed what its images take
+    (:func:`answer_cap`). See the module docstring for ``journal``."""
 
     def __init__(
         self,
@@ -158,6 +177,7 @@ class RemoteClassifier:
         if rate_limit is not None and rate_limit <= 0:
             raise ValueError("rate_limit must be positive (images per second) or None")
         self.url = url.rstrip("/")
+        self.timeout = float(timeout)
         self.retries, self.backoff, self.max_wait = int(retries), float(backoff), float(max_wait)
         self.rate_limit = rate_limit
         self.binary = binary
@@ -226,7 +246,10 @@ class RemoteClassifier:
             self.images_sent += n
             self.requests += 1
             try:
-                response = self._client.request(method, path, **kwargs)
+                response = self._bounded(method, path, n, **kwargs)
+            except _DeadlinePassed:
+                problem = f"no complete answer within the {self.timeout:g} s deadline"
+                continue
             except httpx.TimeoutException as exc:
                 problem = f"timed out ({type(exc).__name__})"
                 continue
@@ -247,6 +270,30 @@ class RemoteClassifier:
             raise RemoteError(f"{where} failed with HTTP {response.status_code}: {message}")
         raise RemoteError(f"{where}: giving up after {self.retries + 1} attempts: {problem}")
 
+    def _bounded(self, method: str, path: str, n: int, **kwargs: Any) -> httpx.Response:
+        """One request, read as a stream: the whole exchange must end within ``timeout`` seconds (a server
+        sending one byte at a time cannot hold the client), and the body may not exceed what ``n`` answers
+        can take (:func:`answer_cap`), so an oversized answer is refused unread."""
+        deadline = time.monotonic() + self.timeout
+        cap = answer_cap(n, self.num_classes if n else 0)
+        with self._client.stream(method, path, **kwargs) as streamed:
+            chunks, size = [], 0
+            for chunk in streamed.iter_bytes():
+                size += len(chunk)
+                if size > cap:
+                    raise RemoteError(
+                        f"{method} {self.url}{path}: the answer is larger than {cap:,} bytes, far more than "
+                        f"{n} answers take; refused unread"
+                    )
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise _DeadlinePassed
+            drop = {"content-encoding", "content-length", "transfer-encoding"}
+            headers = [(k, v) for k, v in streamed.headers.items() if k.lower() not in drop]
+            return httpx.Response(
+                streamed.status_code, headers=headers, content=b"".join(chunks), request=streamed.request
+            )
+
     def _fetch_info(self) -> dict[str, Any]:
         response = self._request("GET", INFO_PATH)
         try:
@@ -256,7 +303,7 @@ class RemoteClassifier:
         ok = (
             isinstance(info, dict)
             and info.get("protocol") == PROTOCOL
-            and isinstance(info.get("num_classes"), int) and info["num_classes"] >= 1
+            and isinstance(info.get("num_classes"), int) and 1 <= info["num_classes"] <= MAX_CLASSES
             and isinstance(info.get("input_shape"), list) and len(info["input_shape"]) == 3
             and all(isinstance(s, int) and s > 0 for s in info["input_shape"])
             and info.get("output") in OUTPUTS
