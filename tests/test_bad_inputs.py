@@ -92,3 +92,27 @@ def test_a_card_asking_for_a_model_larger_than_its_weights_is_refused(tiny: Tiny
     (directory / "card.json").write_text(json.dumps(card))
     with pytest.raises(ModelFileError, match=r"needs .* values; the weights file holds"):
         load_model(directory)
+
+
+BAD_COMMANDS = [
+    ["zoo", "show", "nope"],
+    ["bench", "run", "nope", "-f", "akh"],
+    ["bench", "run", "tiny", "-f", "nope"],
+    ["bench", "run", "tiny", "-f", "akh", "--seeds", "a-b"],
+    ["bench", "run", "tiny", "-f", "akh:budget=-3"],
+    ["bench", "run", "tiny", "-f", "akh", "--threat", "bogus"],
+    ["zoo", "build", "tiny", "--recipe", "weird"],
+    ["verify", "/nonexistent-key", "--suspect", "x"],
+    ["fingerprint", "generate", "akh", "--victim", "/nonexistent.safetensors", "--data", "digits", "-o", "k"],
+    ["serve", "/nonexistent-model"],
+    ["report"],
+]
+
+
+@pytest.mark.parametrize("args", BAD_COMMANDS, ids=[" ".join(a[:4]) for a in BAD_COMMANDS])
+def test_bad_commands_end_in_a_clear_error_not_a_traceback(args: list[str], tmp_path: Path) -> None:
+    home = [] if args[0] in ("verify", "fingerprint", "serve") else ["--home", str(tmp_path)]
+    result = CliRunner().invoke(app, [*args, *home])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output and ("error" in result.output.lower())

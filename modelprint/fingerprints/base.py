@@ -93,6 +93,9 @@ class Fingerprint:
 
 FINGERPRINTS: Registry[Fingerprint] = Registry("fingerprint")
 
+MAX_BUDGET = 1_000_000
+"""The most queries one fingerprint may ask (a budget is a count of images sent to a suspect)."""
+
 
 def parse_fingerprint(text: str, *, budget: int | None = None) -> Fingerprint:
     """``"cae:max_seeds=512"`` → the registered fingerprint with those keyword arguments (typed as the
@@ -108,6 +111,11 @@ def parse_fingerprint(text: str, *, budget: int | None = None) -> Fingerprint:
     kwargs: dict[str, object] = dict(parse_kwargs(f"fingerprint {name!r}", items, parameters(factory)))
     if budget is not None:
         kwargs["budget"] = budget
+    asked = kwargs.get("budget")
+    if asked is not None and not (isinstance(asked, int) and 1 <= asked <= MAX_BUDGET):
+        raise SpecError(
+            f"fingerprint {name!r}: budget must be a whole number from 1 to {MAX_BUDGET:,}, got {asked!r}"
+        )
     default = inspect.signature(factory).parameters.get("budget")
     if default is not None and kwargs.get("budget") == default.default:
         del kwargs["budget"]  # the default budget is not a setting
