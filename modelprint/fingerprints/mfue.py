@@ -4,6 +4,8 @@ Monte Carlo estimate −log p̂_y for MFUE-b), D = per-trigger interval match wi
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from modelprint.detectors.distances import RankCorrelation
 from modelprint.detectors.interval import IntervalMatch
 from modelprint.fingerprints.base import FINGERPRINTS, Fingerprint
@@ -99,8 +101,8 @@ def mfue_w_rank(
     than the source overall (a retrained head, a student: several nats off on digits); the order of the
     triggers' losses survives such a shift. Same settings and triggers as ``mfue-w`` (shared within a run),
     probability access, ``budget`` queries."""
-    sampler = UnlearnableTriggers(
-        eps=eps, step=step, outer=outer, inner=inner, draw=draw, include_source=include_source,
+    interval = mfue_w(
+        budget=budget, eps=eps, step=step, outer=outer, inner=inner, draw=draw, include_source=include_source,
         pool_spec=pool_spec, stop_tol=stop_tol, stop_window=stop_window,
     )  # fmt: skip
-    return Fingerprint("mfue-w-rank", sampler, TrueLabelLoss(), RankCorrelation(), budget)
+    return replace(interval, name="mfue-w-rank", detector=RankCorrelation())
