@@ -8,9 +8,17 @@ Printed: the empirical false-accusation rate at each alpha beside the nominal on
 95 % interval, overall and for each negative family (a calibration set mixing families is only valid for
 suspects exchangeable with it: the same-data family shows what happens when they are not).
 
-Scores are read from the workspace (``modelprint bench run PRESET -f ...`` first); nothing is recomputed.
+With ``--calibrate SET`` (a matched set from ``modelprint calibrate build``) the calibration set is that
+set instead: each of the preset's negatives — independents never used for calibration — is tested
+against all of the set, and each model of the set is also held out in turn (family ``matched set``).
+The set's scores are computed once (the preset's keys, cached in the workspace) and stored.
+``verify`` refuses a calibrated verdict when the set is smaller than α needs (p >= 1/(n+1) > α): those
+cells are printed as ``refused``.
+
+Scores are read from the workspace (``modelprint bench run PRESET -f ...`` first).
 
     python bench/false_accusation.py --preset quick --home modelprint-data --alphas 0.05,0.01
+    python bench/false_accusation.py --preset quick --calibrate matched-cnn-m-mnist5k-... --alphas 0.05,0.01
 """
 
 from __future__ import annotations
@@ -21,11 +29,16 @@ from collections import defaultdict
 
 import numpy as np
 
-from modelprint.bench.pipeline import resolve_preset
-from modelprint.bench.results import ResultsDB
+from modelprint.bench.pipeline import resolve_fingerprints, resolve_preset, run_preset
+from modelprint.bench.results import ResultsDB, ScoreRecord
 from modelprint.calibration import combined_statistics, conformal_p_value
+from modelprint.verify import load_set, minimum_models
 from modelprint.workspace import Workspace
 from modelprint.zoo.families import family_of
+
+MATCHED = "matched set (leave-one-out)"
+Scores = dict[tuple[str, int], dict[str, dict[str, float]]]
+"""scores[(victim, seed)][scheme][suspect]"""
 
 
 def binomial_cdf(k: int, n: int, p: float) -> float:
@@ -53,6 +66,59 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return lower, upper
 
 
+def p_values(suspect: np.ndarray, calibration: np.ndarray, schemes: list[str]) -> dict[str, float]:
+    """Per-scheme conformal p-values of one held-out model and that of the Fisher combination."""
+    ps = {s: conformal_p_value(suspect[j], calibration[:, j]) for j, s in enumerate(schemes)}
+    stat, cal = combined_statistics(suspect, calibration)
+    ps["fisher (all schemes)"] = (1 + int(np.sum(cal >= stat))) / (1 + len(cal))
+    return ps
+
+
+def collect(records: list[ScoreRecord], pairs: set[tuple[str, str]]) -> Scores:
+    scores: Scores = defaultdict(lambda: defaultdict(dict))
+    for r in records:
+        if (r.victim, r.suspect) in pairs:
+            scores[(r.victim, r.seed)][r.fingerprint][r.suspect] = r.score
+    return scores
+
+
+def trials_of(
+    negatives: Scores, calibration: Scores | None, alphas: list[float]
+) -> tuple[dict[tuple[str, str], dict[float, list[int]]], int]:
+    """[accused, total] per (scheme, family) and alpha; and the calibration set's size."""
+    trials: dict[tuple[str, str], dict[float, list[int]]] = defaultdict(lambda: {a: [0, 0] for a in alphas})
+    n_cal = 0
+
+    def count(scheme_ps: dict[str, float], family: str) -> None:
+        for scheme, p in scheme_ps.items():
+            for key in ((scheme, "all"), (scheme, family)):
+                for a in alphas:
+                    trials[key][a][0] += int(p <= a + 1e-12)
+                    trials[key][a][1] += 1
+
+    for cell, by_scheme in negatives.items():
+        victim = cell[0]
+        cal_scores = calibration.get(cell) if calibration is not None else None
+        schemes = sorted(s for s in by_scheme if cal_scores is None or s in cal_scores)
+        if not schemes:
+            continue
+        held = sorted(set.intersection(*(set(by_scheme[s]) for s in schemes)))
+        matrix = np.array([[by_scheme[s][m] for s in schemes] for m in held], dtype=np.float64)
+        if cal_scores is None:  # leave-one-out over the preset's negatives
+            n_cal = len(held) - 1
+            for i, model in enumerate(held):
+                count(p_values(matrix[i], np.delete(matrix, i, axis=0), schemes), family_of(victim, model))
+            continue
+        members = sorted(set.intersection(*(set(cal_scores[s]) for s in schemes)))
+        cal = np.array([[cal_scores[s][m] for s in schemes] for m in members], dtype=np.float64)
+        n_cal = len(members)
+        for i, model in enumerate(held):  # never used for calibration: against the whole set
+            count(p_values(matrix[i], cal, schemes), family_of(victim, model))
+        for i in range(len(members)):  # and the set's own models, each held out in turn
+            count(p_values(cal[i], np.delete(cal, i, axis=0), schemes), MATCHED)
+    return trials, n_cal
+
+
 def main() -> None:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
@@ -60,40 +126,41 @@ def main() -> None:
     parser.add_argument("--recipe", default=None)
     parser.add_argument("--home", default=None)
     parser.add_argument("--alphas", default="0.05,0.01")
+    parser.add_argument("--calibrate", default=None, help="a set from `modelprint calibrate build`")
     args = parser.parse_args()
     preset = resolve_preset(args.preset, None, args.recipe)
+    ws = Workspace.at(args.home)
     alphas = [float(a) for a in args.alphas.split(",")]
     negatives = {(p.victim, p.suspect) for p in preset.pairs() if not p.positive}
-    with ResultsDB(Workspace.at(args.home).results_path) as db:
-        records = [r for r in db.records(threat="") if (r.victim, r.suspect) in negatives]
-    # scores[(victim, seed)][scheme][suspect]
-    scores: dict[tuple[str, int], dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
-    for r in records:
-        scores[(r.victim, r.seed)][r.fingerprint][r.suspect] = r.score
+    with ResultsDB(ws.results_path) as db:
+        records = db.records(threat="")
+    scores = collect(records, negatives)
     if not scores:
         raise SystemExit(
             f"no negative scores of {args.preset} in the workspace: run `modelprint bench run` first"
         )
-    # trials[(scheme, family)][alpha] = [accused, total]
-    trials: dict[tuple[str, str], dict[float, list[int]]] = defaultdict(lambda: {a: [0, 0] for a in alphas})
-    for (victim, _seed), by_scheme in scores.items():
-        schemes = sorted(by_scheme)
-        models = sorted(set.intersection(*(set(by_scheme[s]) for s in schemes)))
-        matrix = np.array([[by_scheme[s][m] for s in schemes] for m in models], dtype=np.float64)
-        for i, model in enumerate(models):
-            family = family_of(victim, model)
-            others = np.delete(matrix, i, axis=0)
-            ps = {s: conformal_p_value(matrix[i, j], others[:, j]) for j, s in enumerate(schemes)}
-            stat, cal = combined_statistics(matrix[i], others)
-            ps["fisher (all schemes)"] = (1 + int(np.sum(cal >= stat))) / (1 + len(cal))
-            for scheme, p in ps.items():
-                for key in ((scheme, "all"), (scheme, family)):
-                    for a in alphas:
-                        trials[key][a][0] += int(p <= a + 1e-12)
-                        trials[key][a][1] += 1
-    n_cal = len(negatives) - 1
-    print(f"{args.preset}: leave-one-out over {len(negatives)} negatives per (victim, seed), {len(scores)} "
-          f"(victim, seed) cells; calibration sets of {n_cal} (smallest p = 1/{n_cal + 1})")  # fmt: skip
+    calibration = None
+    label = f"leave-one-out over {len(negatives)} negatives per (victim, seed)"
+    if args.calibrate:
+        chosen = load_set(ws.home, args.calibrate)
+        if chosen is None:
+            raise SystemExit(f"no calibration set {args.calibrate!r} in {ws.home}: see `calibrate build`")
+        members = {(chosen.victim, m) for m in chosen.lineages}
+        calibration = collect(records, members)
+        labels = {r.fingerprint for r in records if (r.victim, r.suspect) in negatives}
+        seeds = sorted({seed for _, seed in scores})
+        scored = {r.fingerprint for r in records if (r.victim, r.suspect) in members}
+        if labels - scored:  # score the set with the preset's keys (cached in the workspace), once
+            run_preset(chosen.preset(), resolve_fingerprints(sorted(labels)), seeds, ws, progress=True)
+            with ResultsDB(ws.results_path) as db:
+                calibration = collect(db.records(threat=""), members)
+        label = (
+            f"the preset's {len(negatives)} negatives against {args.calibrate}, and the set's models "
+            "held out in turn"
+        )
+    trials, n_cal = trials_of(scores, calibration, alphas)
+    print(f"{args.preset}: {label}; {len(scores)} (victim, seed) cells; calibration sets of {n_cal} "
+          f"(smallest p = 1/{n_cal + 1})")  # fmt: skip
     head = "".join(f"  {'α=' + str(a):>8} {'rate':>6} {'95% CI':>15}" for a in alphas)
     print(f"{'scheme':24} {'family':28} {'trials':>6}{head}")
     for (scheme, family), by_alpha in sorted(trials.items(), key=lambda kv: (kv[0][0], kv[0][1] != "all")):
@@ -101,11 +168,15 @@ def main() -> None:
         cells = ""
         for a in alphas:
             k, n = by_alpha[a]
+            if n_cal < minimum_models(a):
+                cells += f"  {'refused (n < ' + str(minimum_models(a)) + ')':>31}"
+                continue
             lo, hi = clopper_pearson(k, n)
             mark = "!" if lo > a else " "
             cells += f"  {k:>4}/{n:<3} {k / n:6.3f} [{lo:5.3f},{hi:5.3f}]{mark}"
         print(f"{scheme:24} {family:28} {total:6d}{cells}")
     print("! : the interval lies above α — this calibration set accuses that family more often than it says")
+    print("refused: `modelprint verify` refuses a calibrated verdict at that α with this few models")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,19 @@ def fpr_threshold(calibration: Sequence[float] | np.ndarray, alpha: float) -> fl
     return -math.inf if k >= len(cal) else float(cal[k])
 
 
+def p_value_threshold(calibration: Sequence[float] | np.ndarray, alpha: float) -> float:
+    """The score a suspect must exceed for its conformal p-value to be at most ``alpha``: with
+    ``m = floor(alpha (n + 1)) - 1``, the ``(m+1)``-th largest calibration score (``inf`` when no score
+    can reach ``alpha``, ``-inf`` when every score does). ``score > t`` is exactly ``p <= alpha``."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    cal = np.sort(_scores(calibration))[::-1]
+    m = math.floor(alpha * (len(cal) + 1) + 1e-9) - 1
+    if m < 0:
+        return math.inf
+    return -math.inf if m >= len(cal) else float(cal[m])
+
+
 def empirical_fpr(threshold: float, calibration: Sequence[float] | np.ndarray) -> float:
     """Share of the calibration models scoring strictly above ``threshold``."""
     cal = _scores(calibration)

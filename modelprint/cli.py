@@ -616,7 +616,7 @@ def fingerprint_generate(
     from modelprint.models.base import TorchClassifier
     from modelprint.models.formats import parse_input_shape
     from modelprint.pools import build_pool
-    from modelprint.verification import pool_victim, resolve_model, seed_data
+    from modelprint.verify import pool_victim, resolve_model, seed_data
 
     ws = Workspace.at(home)
     try:
@@ -665,11 +665,18 @@ def verify_cmd(
     calibrate: Annotated[
         str | None,
         typer.Option(
-            help="A zoo preset built in HOME, or a folder of independent models (default: the preset "
-            "holding the keys' victim)."
+            help="A calibration set from `modelprint calibrate build`, a zoo preset built in HOME, or a "
+            "folder of independent models (default: the set built for the keys' victim, else the preset "
+            "holding it)."
         ),
     ] = None,
-    alpha: Annotated[float, typer.Option(help="False-positive rate the threshold allows.")] = 0.05,
+    alpha: Annotated[
+        float, typer.Option(help="Accuse only when the calibrated p-value is at most this.")
+    ] = 0.05,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Print the uncalibrated scores when the calibration set is refused."),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     token: Annotated[
         str | None, typer.Option(envvar="MODELPRINT_TOKEN", help="Bearer token of a URL.")
@@ -688,20 +695,18 @@ def verify_cmd(
     std: StdOpt = None,
     unsafe_pickle: UnsafePickleOpt = False,
 ) -> None:
-    """Is SUSPECT derived from the victim of KEY(s)? Score, threshold, calibrated p-value and decision."""
+    """Is SUSPECT derived from the victim of KEY(s)? Scores, calibrated p-values, the decision p <= alpha."""
     import hashlib
     import json
 
     from modelprint.models.base import Classifier
     from modelprint.models.formats import is_url, load_classifier, parse_input_shape
     from modelprint.serving import AccessSpec, RemoteClassifier
-    from modelprint.verification import (
-        folder_models,
+    from modelprint.verify import (
+        find_calibration,
         format_verdict,
         independent_models,
-        infer_preset,
         load_key,
-        preset_models,
         resolve_model,
         verify_suspect,
     )
@@ -709,6 +714,8 @@ def verify_cmd(
     ws = Workspace.at(home)
     model = None
     try:
+        if not 0.0 < alpha < 1.0:
+            raise ValueError(f"--alpha must lie strictly between 0 and 1, got {alpha}")
         loaded = [load_key(k) for k in keys]
         spec = AccessSpec.parse(access) if access else None
         shape = parse_input_shape(input_shape) if input_shape else loaded[0].input_shape
@@ -719,19 +726,9 @@ def verify_cmd(
                 path, input_shape=shape, arch=arch, mean=means, std=stds, allow_pickle=unsafe_pickle
             )
 
-        if calibrate is not None and Path(calibrate).is_dir():
-            name = calibrate
-            found = folder_models(calibrate, load_file, with_weights=arch is not None)
-        else:
-            preset = resolve_preset(calibrate) if calibrate else infer_preset([k.victim for k in loaded])
-            name = f"preset {preset.name} in {ws.home}"
-            found = preset_models(preset, ws.store, input_shape=shape, num_classes=loaded[0].num_classes)
-            if not found:
-                raise ValueError(
-                    f"preset {preset.name} has no built models in {ws.home} that take the keys' "
-                    f"{'x'.join(map(str, shape))} inputs: run `modelprint zoo build {preset.name}` (on the "
-                    "victim's dataset) or pass --calibrate DIR"
-                )
+        found = find_calibration(
+            calibrate, loaded, ws.store, ws.home, load_file, with_weights=arch is not None
+        )
         if is_url(suspect) and not no_journal and journal is None:
             journal = ws.home / "journals" / hashlib.sha256(suspect.encode()).hexdigest()[:16]
         model = resolve_model(
@@ -739,10 +736,11 @@ def verify_cmd(
             std=stds, allow_pickle=unsafe_pickle, access=access, token=token, budget=budget,
             journal=None if no_journal else journal, rate_limit=rate_limit,
         )  # fmt: skip
-        models, _ = independent_models(found, [k.victim for k in loaded], getattr(model, "name", "") or None)
+        victims = [k.victim for k in loaded]
+        calibration = independent_models(found, victims, getattr(model, "name", "") or None)
         verdict = verify_suspect(
-            loaded, model, models, alpha=alpha, access=spec, budget=budget, calibration=name,
-            cache_root=ws.home / "calibration", suspect_name=suspect,
+            loaded, model, calibration, alpha=alpha, access=spec, cache_root=ws.home / "calibration",
+            suspect_name=suspect, force=force,
         )  # fmt: skip
     except (ValueError, KeyError, RuntimeError, OSError) as exc:
         raise _fail(_one_line(exc)) from None
@@ -750,6 +748,58 @@ def verify_cmd(
         if isinstance(model, RemoteClassifier):
             model.close()
     typer.echo(json.dumps(verdict.to_json()) if json_out else format_verdict(verdict))
+
+
+calibrate_app = typer.Typer(help="Calibration sets matched to your victim.", no_args_is_help=True)
+app.add_typer(calibrate_app, name="calibrate")
+
+
+@calibrate_app.command("build")
+def calibrate_build(
+    victim: Annotated[str, typer.Argument(help="The victim: a zoo lineage in HOME or a saved model folder.")],
+    archs: Annotated[
+        str | None,
+        typer.Option(help="Other architectures, comma-separated (default: two built-ins not the victim's)."),
+    ] = None,
+    per_arch: Annotated[
+        int, typer.Option(min=1, max=500, help="Models per architecture (the victim's and each other).")
+    ] = 7,
+    name: Annotated[str | None, typer.Option(help="Name of the set (default: from the victim).")] = None,
+    recipe: Annotated[
+        str, typer.Option(help="cpu (until the held-out loss stops improving) | cpu-fixed.")
+    ] = "cpu",
+    data_root: DataRootOpt = None,
+    home: HomeOpt = None,
+    executor: ExecutorOpt = "local",
+    jobs: JobsOpt = None,
+    scheduler: SchedulerOpt = None,
+) -> None:
+    """Train (or resume) independent models matched to VICTIM — trained as it was, in its architecture and
+    others, with new seeds — and save them as a calibration set for `modelprint verify --calibrate NAME`."""
+    from modelprint.verify import matched_set, pool_victim, save_set
+
+    ws = Workspace.at(home)
+    try:
+        lineage = pool_victim(victim, ws.store, why="a matched set copies the victim's training step")
+        others = tuple(a.strip() for a in archs.split(",") if a.strip()) if archs else ()
+        for a in others:
+            from modelprint.models.archs import ARCHS
+
+            ARCHS.get(a)
+        chosen = matched_set(lineage, archs=others, per_arch=per_arch, recipe=recipe, name=name)
+        ex = make_executor(executor, n_jobs=jobs, scheduler=scheduler)
+    except (UnknownNameError, ValueError, RuntimeError, OSError) as exc:
+        raise _fail(_one_line(exc)) from None
+    try:
+        report = build_preset(chosen.preset(), ws, data_root=data_root, executor=ex)
+    finally:
+        ex.close()
+    path = save_set(ws.home, chosen)
+    typer.echo(
+        f"calibration set {chosen.name}: {len(chosen.lineages)} independent models "
+        f"({len(report.built)} built, {len(report.reused)} reused, {report.seconds:.1f}s); {chosen.rule}"
+    )
+    typer.echo(f"saved {path}; use it with `modelprint verify KEY --suspect S --calibrate {chosen.name}`")
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from modelprint.calibration import (
     empirical_fpr,
     flagged,
     fpr_threshold,
+    p_value_threshold,
 )
 from modelprint.cli import app
 from modelprint.models.archs import build_arch
@@ -37,7 +38,7 @@ from modelprint.models.io import ModelFileError
 from modelprint.serving import serve
 from modelprint.testing import TinyZoo
 from modelprint.types import Key
-from modelprint.verification import (
+from modelprint.verify import (
     independent_models,
     load_key,
     preset_models,
@@ -111,7 +112,8 @@ def test_generate_then_verify_remote_label_only_suspects(owner: Owner, tmp_path:
     derived = tiny.positives()[0]  # ->finetune(ftal)
     independent = "train(cnn-s,digits,1,data=attacker,epochs=15)"
     assert independent in tiny.negatives()
-    base = ["verify", akh, "--access", "labels", "--home", str(owner.home), "--json"]
+    # tiny holds 5 independent models: p >= 1/6, so a verdict at alpha 0.05 is refused; 0.2 it can give
+    base = ["verify", akh, "--access", "labels", "--home", str(owner.home), "--json", "--alpha", "0.2"]
 
     server = serve(tiny.load(derived), access="labels", port=0)
     try:
@@ -164,21 +166,24 @@ def test_verify_prints_score_threshold_p_value_and_queries(owner: Owner) -> None
     keys = [str(owner.key("akh")), str(owner.key("fbi"))]
     # no --calibrate: the preset whose victim made the keys (tiny)
     code, out, err = invoke("verify", *keys, "--suspect", suspect, "--home", str(owner.home))
+    assert code == 2 and "cannot support a calibrated verdict at alpha 0.05" in err and "1/6" in err
+    code, out, err = invoke("verify", *keys, "--suspect", suspect, "--home", str(owner.home), "--alpha=0.2")
     assert code == 0, out + err
-    assert "verdict: DERIVED" in out and "Fisher statistic" in out and "threshold" in out
-    assert "conformal p-value" in out and "5 independent models of preset tiny" in out
-    assert "queries: 200" in out and "smallest attainable p-value is 1/6" in out
+    assert "verdict: DERIVED — p-value 0.1667 <= alpha 0.2" in out and "Fisher statistic" in out
+    assert "preset tiny" in out and "5 independent models" in out and "queries: 200" in out
+    assert "the victim's architecture among them: yes, its training data: yes" in out
 
 
 def test_multi_key_verdict_is_recalibrated_and_cached(owner: Owner) -> None:
     tiny = owner.tiny
     keys = [load_key(owner.key("akh")), load_key(owner.key("fbi"))]
-    models, left_out = independent_models(preset_models(tiny.preset, tiny.store), [tiny.source])
-    assert left_out == 6 and len(models) == 5  # the source and its five positives are not independent
-    assert preset_models(tiny.preset, tiny.store, input_shape=(1, 28, 28)) == []  # cards filter by shape
+    models = independent_models(preset_models(tiny.preset, tiny.store), [tiny.source])
+    assert len(models.models) == 5  # the source and its five positives are not independent
+    assert models.skipped == ["6 derived from the victim (same training root)"]
+    assert preset_models(tiny.preset, tiny.store, input_shape=(1, 28, 28)).models == []  # filter by shape
     cache = owner.home / "calibration-api"
     verdicts = [
-        verify_suspect(keys, tiny.load(s), models, alpha=0.05, cache_root=cache, calibration="tiny")
+        verify_suspect(keys, tiny.load(s), models, alpha=0.2, cache_root=cache)
         for s in (tiny.positives()[1], tiny.positives()[1], tiny.negatives()[3])
     ]
     first, cached, negative = verdicts
@@ -187,9 +192,9 @@ def test_multi_key_verdict_is_recalibrated_and_cached(owner: Owner) -> None:
     table = np.array([r.calibration_scores for r in first.keys]).T
     stat, stats = combined_statistics([r.score for r in first.keys], table)
     assert first.statistic == pytest.approx(stat) and first.threshold == pytest.approx(
-        fpr_threshold(stats, 0.05)
+        p_value_threshold(stats, 0.2)
     )
-    assert first.p_value == pytest.approx(conformal_p_value(stat, stats))
+    assert first.p_value == pytest.approx(conformal_p_value(stat, stats)) and first.p_value <= 0.2
     # a calibration model verified against a set that still holds it is never flagged
     assert negative.decision == "independent" and negative.p_value >= 2 / 5
 

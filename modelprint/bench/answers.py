@@ -41,5 +41,14 @@ class SharedAnswers:
             self.sent += int(x.shape[0])
         return self._answers[key].clone()
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.model.input_shape)
+
+    @property
+    def queries_spent(self) -> int:
+        """Images the wrapped model was sent."""
+        return int(self.model.queries_spent)
+
     def __repr__(self) -> str:
         return f"SharedAnswers({self.model!r}, sent={self.sent}, reused={self.hits})"

@@ -10,6 +10,7 @@ import torch
 from modelprint.data import Dataset
 from modelprint.detectors.base import Detector
 from modelprint.models.base import Classifier, TorchClassifier
+from modelprint.models.signature import architecture_signature
 from modelprint.pools import Pool, PoolSpec
 from modelprint.queries.base import PoolSampler, QuerySampler
 from modelprint.registry import Registry, UnknownNameError
@@ -64,6 +65,7 @@ class Fingerprint:
         config: dict[str, JSONValue] = {
             "fingerprint": repr(self), "seed": seed, "victim": victim.name, "dataset": data.name,
             "num_classes": victim.num_classes, "needs": self.needs,
+            "victim_architecture": architecture_signature(victim.module),
         }  # fmt: skip
         return Key(self.name, config, queries, reference)
 

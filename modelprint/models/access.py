@@ -87,6 +87,8 @@ class Suspect:
         self.output: Output = access
         self.k = k
         self.num_classes = model.num_classes
+        self.input_shape: tuple[int, ...] = tuple(getattr(model, "input_shape", ()))  # () if undeclared
+        self.name: str = str(getattr(model, "name", "") or "")
         self.budget = QueryBudget(budget)
 
     @property

@@ -13,10 +13,16 @@ from modelprint.types import Output
 
 @runtime_checkable
 class Classifier(Protocol):
-    """Anything images can be sent to: (N,C,H,W) in [0,1] -> (N,K) scores, (N,k) top-k or (N,) labels."""
+    """Anything images can be sent to: (N,C,H,W) in [0,1] -> (N,K) scores, (N,k) top-k or (N,) labels.
+    It declares the (C,H,W) it takes and how many images it has been sent (``queries_spent``), so a
+    verification reads both from any suspect, local or remote, wrapped or not."""
 
     num_classes: int
     output: Output
+    input_shape: tuple[int, ...]
+
+    @property
+    def queries_spent(self) -> int: ...
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
 
@@ -66,6 +72,8 @@ class TorchClassifier:
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
         self.name = name
+        self.queries_spent = 0
+        """Images sent through ``__call__`` (the black-box queries; ``forward`` is white-box use)."""
         self._mean_t = torch.tensor(self.mean, device=self.device).view(1, -1, 1, 1)
         self._std_t = torch.tensor(self.std, device=self.device).view(1, -1, 1, 1)
 
@@ -90,6 +98,7 @@ class TorchClassifier:
         """Logits (N,K) on the CPU, computed in batches without gradients."""
         self.check_inputs(x)
         self.module.eval()
+        self.queries_spent += int(x.shape[0])
         outs = [
             self.forward(x[i : i + self.batch_size]).float().cpu() for i in range(0, len(x), self.batch_size)
         ]

@@ -69,12 +69,15 @@ def check_classifier(
 
     Raises :class:`ModelFileError` when the model fails on that shape, answers something that is not
     (1, K) scores, or answers for another class count than ``num_classes``."""
+    spent = getattr(model, "queries_spent", 0)
     try:
         out = model(torch.zeros(1, *input_shape))
     except Exception as exc:  # a foreign model may fail in any way: report it as a shape problem
         raise ModelFileError(
             f"{source}: fails on inputs of shape (N,{','.join(map(str, input_shape))}): {_first_line(exc)}"
         ) from None
+    if isinstance(model, TorchClassifier | OnnxClassifier):
+        model.queries_spent = spent  # the probe is not a query
     if out.ndim != 2 or out.shape[0] != 1:
         raise ModelFileError(
             f"{source}: answers shape {tuple(out.shape)} for one image; expected (1, classes)"
@@ -458,6 +461,7 @@ class OnnxClassifier:
         if self.mean.shape != (channels,) or self.std.shape != (channels,):
             raise ModelFileError(f"{path}: mean/std need one entry per input channel ({channels})")
         self.num_classes = 1
+        self.queries_spent = 0
         self.num_classes = check_classifier(self, found, num_classes, str(path))
 
     def __repr__(self) -> str:
@@ -477,6 +481,7 @@ class OnnxClassifier:
                 f"{self!r} expects inputs of shape (N,{','.join(map(str, self.input_shape))}), "
                 f"got {tuple(x.shape)}"
             )
+        self.queries_spent += int(x.shape[0])
         arr = x.detach().float().cpu().numpy()
         arr = ((arr - self.mean.reshape(1, -1, 1, 1)) / self.std.reshape(1, -1, 1, 1)).astype(self._dtype)
         outs = [self._run(arr[i : i + self.batch_size]) for i in range(0, len(arr), self.batch_size)]

@@ -96,6 +96,15 @@ class ThreatWrapped:
         self.num_classes = model.num_classes
         self._gen = torch.Generator().manual_seed(self.seed)
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.model.input_shape)
+
+    @property
+    def queries_spent(self) -> int:
+        """Images the wrapped model was sent."""
+        return int(self.model.queries_spent)
+
     def __repr__(self) -> str:
         return f"ThreatWrapped({self.model!r}, {self.threat.spec!r}, seed={self.seed})"
 

@@ -42,6 +42,15 @@ class DPLogits:
         self.output: Output = model.output
         self._gen = torch.Generator().manual_seed(self.seed)
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.model.input_shape)
+
+    @property
+    def queries_spent(self) -> int:
+        """Images the wrapped model was sent."""
+        return int(self.model.queries_spent)
+
     def __repr__(self) -> str:
         return f"DPLogits({self.model!r}, sigma={self.sigma}, mechanism={self.mechanism!r}, seed={self.seed})"
 

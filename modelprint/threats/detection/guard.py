@@ -90,6 +90,15 @@ class Guarded:
         self.flagged = 0
         self._gen = torch.Generator().manual_seed(self.seed)
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.model.input_shape)
+
+    @property
+    def queries_spent(self) -> int:
+        """Images the wrapped model was sent."""
+        return int(self.model.queries_spent)
+
     def __repr__(self) -> str:
         return f"Guarded({self.model!r}, {self.detector.name}, mode={self.mode}, seed={self.seed})"
 

@@ -1,0 +1,135 @@
+"""``modelprint calibrate build``: a calibration set matched to the owner's victim.
+
+The set holds independent models trained the way the victim was — its root ``train`` step copied (same
+dataset, same split, same arguments), only the seed and the architecture changed — in the victim's own
+architecture and at least two others, with seeds from :data:`CALIBRATION_SEED0` (no preset uses them).
+Under the ``cpu`` recipe every model trains until its held-out loss stops improving (``until=plateau``,
+as the presets), unless the victim's step states its own schedule. The set is a zoo like any other: built
+in the workspace's model store, resumable, and named in ``HOME/calibration/sets/NAME.json``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelprint.types import atomic_write_text
+from modelprint.zoo.lineage import LineageError, canonical, parse_lineage, step
+from modelprint.zoo.presets import Preset
+
+CALIBRATION_SEED0 = 1001
+"""First seed of matched calibration models (presets use seeds below 600)."""
+OTHER_ARCHS = ("lenet", "cnn-s", "resnet8", "mlp", "cnn-m")
+"""The other architectures of a matched set, first two not the victim's, unless ``archs`` names them."""
+SET_FORMAT = "modelprint-calibration-set/1"
+MATCHED_RULE = (
+    "independent models trained as the victim was (its root train step with new seeds {seed0}+): the "
+    "victim's architecture and {others}, {per_arch} each"
+)
+
+
+@dataclass(frozen=True)
+class MatchedSet:
+    """A built (or to-build) matched calibration set: a preset whose suspects are the independents."""
+
+    name: str
+    victim: str
+    dataset: str
+    lineages: tuple[str, ...]
+    rule: str
+
+    def preset(self) -> Preset:
+        return Preset(self.name, self.dataset, (self.victim,), self.lineages, description=self.rule)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"format": SET_FORMAT, "name": self.name, "victim": self.victim, "dataset": self.dataset,
+             "lineages": list(self.lineages), "rule": self.rule}, indent=2,
+        )  # fmt: skip
+
+
+def matched_set(
+    victim: str,
+    *,
+    archs: Sequence[str] = (),
+    per_arch: int = 7,
+    recipe: str = "cpu",
+    name: str | None = None,
+) -> MatchedSet:
+    """The matched set of ``victim`` (a zoo lineage starting with a ``train`` step): ``per_arch`` models
+    of the victim's architecture and of each of ``archs`` (default: the first two of
+    :data:`OTHER_ARCHS` that are not the victim's)."""
+    if per_arch < 1 or per_arch > 500:
+        raise ValueError(f"--per-arch must lie in 1..500, got {per_arch}")
+    if recipe not in ("cpu", "cpu-fixed"):
+        raise ValueError(f"recipe {recipe!r}: a matched set trains as the victim did (cpu or cpu-fixed)")
+    try:
+        root = parse_lineage(victim)[0]
+    except LineageError as exc:
+        raise ValueError(f"{victim!r} is not a zoo lineage ({exc})") from None
+    if root.name != "train" or len(root.args) < 3:
+        raise ValueError(f"the victim {victim!r} does not start with a train step: no recipe to copy")
+    arch, dataset = root.args[0], root.args[1]
+    others = tuple(archs) or tuple(a for a in OTHER_ARCHS if a != arch)[:2]
+    if arch in others or len(set(others)) != len(others):
+        raise ValueError(f"--archs {','.join(others)}: give other architectures than the victim's, once each")
+    kwargs = dict(root.kwargs)
+    if recipe == "cpu":
+        kwargs.setdefault("until", "plateau")
+    lineages = tuple(
+        step("train", a, dataset, CALIBRATION_SEED0 + k, **kwargs)
+        for a in (arch, *others)
+        for k in range(per_arch)
+    )
+    digest = hashlib.sha256("\n".join(lineages).encode()).hexdigest()[:8]
+    rule = MATCHED_RULE.format(seed0=CALIBRATION_SEED0, others=", ".join(others), per_arch=per_arch)
+    label = name or f"matched-{arch}-{dataset}-{digest}"
+    return MatchedSet(label, canonical(victim), dataset, lineages, rule)
+
+
+def sets_dir(home: Path) -> Path:
+    return Path(home) / "calibration" / "sets"
+
+
+def save_set(home: Path, s: MatchedSet) -> Path:
+    path = sets_dir(home) / f"{s.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, s.to_json())
+    return path
+
+
+def load_set(home: Path, name: str) -> MatchedSet | None:
+    """The set saved under ``name`` in ``home``, None if there is none; a broken file is an error."""
+    if not name or "/" in name or name.startswith("."):
+        return None
+    path = sets_dir(home) / f"{name}.json"
+    if not path.is_file():
+        return None
+    try:
+        body = json.loads(path.read_text())
+        if body.get("format") != SET_FORMAT:
+            raise ValueError(f"format {body.get('format')!r}")
+        return MatchedSet(str(body["name"]), str(body["victim"]), str(body["dataset"]),
+                          tuple(str(x) for x in body["lineages"]), str(body.get("rule", "")))  # fmt: skip
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"{path}: not a calibration set file ({exc}); rebuild it with `modelprint calibrate build`"
+        ) from None
+
+
+def sets_for(home: Path, victim: str) -> list[MatchedSet]:
+    """Every saved set built for ``victim``."""
+    out = []
+    for path in sorted(sets_dir(home).glob("*.json")) if sets_dir(home).is_dir() else []:
+        try:
+            s = load_set(home, path.stem)
+        except ValueError:
+            continue
+        if s is not None and s.victim == victim:
+            out.append(s)
+    return out
+
+
+__all__ = ["CALIBRATION_SEED0", "MatchedSet", "load_set", "matched_set", "save_set", "sets_for"]

@@ -1,0 +1,253 @@
+"""Calibration sets a verdict can rest on: refused when they do not resemble the victim, matched sets built
+by `modelprint calibrate build`, every skip said, and one decision rule (p <= alpha)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from modelprint.calibration import conformal_p_value, p_value_threshold
+from modelprint.cli import app
+from modelprint.data import load_dataset
+from modelprint.models.base import TorchClassifier
+from modelprint.models.formats import load_classifier
+from modelprint.models.signature import architecture_signature, card_signature
+from modelprint.testing import TinyZoo
+from modelprint.verify import matched_set, minimum_models
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+class OwnNet(nn.Module):
+    """A user's own architecture, unknown to modelprint: two convolutions and a head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 12, 3, padding=1), nn.ReLU(), nn.Conv2d(12, 24, 3, stride=2, padding=1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+        )  # fmt: skip
+        self.head = nn.Linear(96, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def generate(victim: str | Path, key: Path, home: Path) -> None:
+    code, out, err = invoke("fingerprint", "generate", "akh", "--victim", str(victim), "--data", "digits",
+                            "-o", str(key), "--home", str(home))  # fmt: skip
+    assert code == 0, out + err
+
+
+def train_own(seed: int, path: Path, split: str = "owner") -> Path:
+    """OwnNet trained on the digits ``split`` (20 epochs of Adam), exported as ``.pt2``."""
+    data = load_dataset("digits", split)
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    net = OwnNet()
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for _ in range(20):
+        order = torch.randperm(len(data), generator=gen)
+        for i in range(0, len(order), 64):
+            idx = order[i : i + 64]
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(data.images[idx]), data.labels[idx]).backward()
+            opt.step()
+    net.eval()
+    torch.export.save(torch.export.export(net, (torch.zeros(1, 1, 8, 8),)), str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def own(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The user's victim, an independent suspect of the same class, and a folder of 6 more independents."""
+    root = tmp_path_factory.mktemp("own")
+    matched = root / "matched"
+    matched.mkdir()
+    for seed in range(11, 17):
+        train_own(seed, matched / f"own-{seed}.pt2")
+    return {
+        "victim": train_own(1, root / "victim.pt2"),
+        "suspect": train_own(2, root / "suspect.pt2"),
+        "matched": matched,
+        "root": root,
+    }
+
+
+def test_signature_is_the_same_for_a_module_and_its_export(own: dict[str, Path]) -> None:
+    exported = load_classifier(own["victim"])
+    assert isinstance(exported, TorchClassifier)
+    assert architecture_signature(exported.module) == architecture_signature(OwnNet())
+    from modelprint.models.archs import build_arch
+
+    cnn = build_arch("cnn-s", in_channels=1, num_classes=10, image_size=8)
+    assert architecture_signature(cnn) != architecture_signature(OwnNet())
+
+
+def test_own_architecture_against_the_test_zoo_is_refused_and_matched_set_says_independent(
+    own: dict[str, Path], tiny: TinyZoo, tmp_path: Path
+) -> None:
+    """The new user's case: own class, `--calibrate` a zoo that shares neither architecture nor data."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "zoo").symlink_to(tiny.store.root, target_is_directory=True)
+    key = tmp_path / "key"
+    generate(own["victim"], key, home)
+    base = ["verify", str(key), "--suspect", str(own["suspect"]), "--home", str(home), "--alpha", "0.2"]
+    code, out, err = invoke(*base, "--calibrate", "tiny")
+    assert code == 2 and len(err.strip().splitlines()) == 1, out + err
+    assert "shares neither the victim's architecture" in err
+    assert "not recorded: the victim is not a zoo model" in err
+    assert "--calibrate DIR" in err and "--force" in err
+    # --force: the score alone, never a decision
+    code, out, err = invoke(*base, "--calibrate", "tiny", "--force")
+    assert code == 0, out + err
+    assert "verdict: UNCALIBRATED" in out and "DERIVED" not in out and "INDEPENDENT" not in out
+    # the user's own independents of the same class
+    code, out, err = invoke(*base, "--calibrate", str(own["matched"]), "--json")
+    assert code == 0, out + err
+    verdict = json.loads(out)
+    assert verdict["decision"] == "independent" and verdict["p_value"] > 0.2
+    assert verdict["n_independent"] == 6 and verdict["shares_architecture"] is True
+    assert verdict["shares_data"] is None  # a model file records no training data
+
+
+def test_too_few_models_for_alpha_are_refused(own: dict[str, Path], tmp_path: Path) -> None:
+    key = tmp_path / "key"
+    generate(own["victim"], key, tmp_path)
+    code, _, err = invoke("verify", str(key), "--suspect", str(own["suspect"]), "--home", str(tmp_path),
+                          "--calibrate", str(own["matched"]))  # fmt: skip
+    assert code == 2 and "6 independent models can give no p-value below 1/7" in err
+    assert "at least 19 needed" in err and len(err.strip().splitlines()) == 1
+    assert minimum_models(0.05) == 19 and minimum_models(0.2) == 4 and minimum_models(0.01) == 99
+
+
+def test_folder_skips_are_said(own: dict[str, Path], tmp_path: Path) -> None:
+    folder = tmp_path / "cal"
+    shutil.copytree(own["matched"], folder)
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in OwnNet().state_dict().items()}, str(folder / "w.safetensors"))
+    (folder / "notes.txt").write_text("not a model")
+    key = tmp_path / "key"
+    generate(own["victim"], key, tmp_path)
+    code, out, err = invoke("verify", str(key), "--suspect", str(own["suspect"]), "--home", str(tmp_path),
+                            "--calibrate", str(folder), "--alpha", "0.2")  # fmt: skip
+    assert code == 0, out + err
+    assert "skipped: 1 weights files (.safetensors/.pt) skipped: reading them needs --arch NAME" in out
+    assert "1 entries that are not models" in out
+
+
+def test_calibrate_build_trains_a_matched_set_and_verify_uses_it(tiny: TinyZoo, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    victim = tiny.store.path(tiny.source)  # a saved model folder: imported into this workspace
+    code, out, err = invoke("calibrate", "build", str(victim), "--per-arch", "4", "--recipe", "cpu-fixed",
+                            "--home", str(home), "--executor", "inline", "--name", "mine")  # fmt: skip
+    assert code == 0, out + err
+    assert "calibration set mine: 12 independent models (12 built" in out
+    chosen = matched_set(tiny.source, per_arch=4, recipe="cpu-fixed")
+    assert [lin.split(",")[0] for lin in chosen.lineages] == ["train(cnn-s"] * 4 + ["train(lenet"] * 4 + [
+        "train(resnet8"
+    ] * 4
+    assert all(",digits,100" in lin and "epochs=15" in lin for lin in chosen.lineages)  # the victim's step
+    again = runner.invoke(app, ["calibrate", "build", str(victim), "--per-arch", "4", "--recipe", "cpu-fixed",
+                                "--home", str(home), "--executor", "inline", "--name", "mine"])  # fmt: skip
+    assert "(0 built, 13 reused" in again.stdout  # resumable: nothing retrained
+    key = tmp_path / "key"
+    generate(tiny.source, key, home)
+    results = {}
+    for suspect in (tiny.positives()[0], *tiny.negatives()):  # no --calibrate: the set built for the victim
+        code, out, err = invoke("verify", str(key), "--suspect", str(tiny.store.path(suspect)), "--home",
+                                str(home), "--alpha", "0.1", "--json")  # fmt: skip
+        assert code == 0, out + err
+        results[suspect] = json.loads(out)
+    derived = results[tiny.positives()[0]]
+    assert derived["decision"] == "derived" and derived["calibration"] == "calibration set mine"
+    accused = [s for s in tiny.negatives() if results[s]["decision"] == "derived"]
+    # at alpha 0.1 the five innocent models expect 0.5 accusations; the same-data cnn-s (seed 201) scores
+    # above all 12 matched models (p = 1/13), the other four are declared independent
+    assert len(accused) <= 1, accused
+    assert all(results[s]["p_value"] > 0.1 for s in tiny.negatives() if s not in accused)
+    assert derived["shares_architecture"] and derived["shares_data"]
+    assert derived["architectures"] == {"cnn-s": 4, "lenet": 4, "resnet8": 4}
+
+
+def test_calibrate_build_refuses_what_it_cannot_match(tmp_path: Path, own: dict[str, Path]) -> None:
+    code, _, err = invoke("calibrate", "build", str(own["victim"]), "--home", str(tmp_path))
+    assert code == 2 and "copies the victim's training step" in err and len(err.strip().splitlines()) == 1
+    code, _, err = invoke("calibrate", "build", "train(cnn-s,digits,0)", "--home", str(tmp_path))
+    assert code == 2 and "a lineage built in" in err  # the victim must be built (or a saved folder)
+    with pytest.raises(ValueError, match="other architectures"):
+        matched_set("train(cnn-s,digits,0)", archs=("cnn-s", "lenet"))
+
+
+def test_decision_is_p_at_most_alpha_and_the_threshold_says_the_same() -> None:
+    rng = np.random.default_rng(0)
+    for n in (1, 4, 5, 19, 20, 50):
+        cal = np.round(rng.normal(size=n), 1)  # ties included
+        for alpha in (0.01, 0.05, 0.1, 0.2, 0.5, 0.99):
+            t = p_value_threshold(cal, alpha)
+            for s in np.concatenate([cal, cal + 0.05, cal - 0.05, [-9.0, 9.0]]):
+                assert (s > t) == (conformal_p_value(float(s), cal) <= alpha)
+
+
+def test_card_signature_matches_the_built_module(tiny: TinyZoo) -> None:
+    card = tiny.store.card(tiny.source)
+    model = tiny.load(tiny.source)
+    assert card_signature(card) == architecture_signature(model.module)
+
+
+def test_calibration_dead_ends_say_what_to_build(tiny: TinyZoo, tmp_path: Path) -> None:
+    """An MNIST key against the digits test zoo, and a preset of which only some models are built."""
+    from modelprint.models.archs import build_arch
+
+    torch.manual_seed(0)
+    net = build_arch("cnn-s", in_channels=1, num_classes=10, image_size=28).eval()
+    victim = tmp_path / "mnist.pt2"
+    torch.export.save(torch.export.export(net, (torch.zeros(1, 1, 28, 28),)), str(victim))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "zoo").symlink_to(tiny.store.root, target_is_directory=True)
+    key = tmp_path / "key"
+    code, out, err = invoke("fingerprint", "generate", "akh", "--victim", str(victim), "--data", "mnist5k",
+                            "-o", str(key), "--home", str(home))  # fmt: skip
+    assert code == 0, out + err
+    code, _, err = invoke("verify", str(key), "--suspect", str(victim), "--home", str(home),
+                          "--calibrate", "tiny")  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "preset tiny on mnist5k gives no calibration model" in err
+    assert "`modelprint zoo build tiny --dataset mnist5k`" in err and "--calibrate DIR" in err
+    # half of tiny built: what was used and skipped is said, with the command that completes it
+    partial = tmp_path / "partial"
+    (partial / "zoo" / "models").mkdir(parents=True)
+    kept = [tiny.source, *tiny.negatives()[:3]]
+    for lineage in kept:
+        shutil.copytree(tiny.store.path(lineage), partial / "zoo" / "models" / tiny.store.path(lineage).name)
+    key8 = tmp_path / "key8"
+    generate(tiny.source, key8, partial)
+    suspect = str(tiny.store.path(tiny.negatives()[4]))
+    code, _, err = invoke("verify", str(key8), "--suspect", suspect, "--home", str(partial),
+                          "--calibrate", "tiny", "--alpha", "0.2")  # fmt: skip
+    assert code == 2 and "3 independent models can give no p-value below 1/4" in err
+    assert "`modelprint zoo build tiny --dataset digits`" in err
