@@ -35,6 +35,34 @@ zoo_app = typer.Typer(help="Build and inspect model zoos.", no_args_is_help=True
 bench_app = typer.Typer(help="Run benchmarks.", no_args_is_help=True)
 fingerprint_app = typer.Typer(help="Generate fingerprint keys of your own model.", no_args_is_help=True)
 gan_app = typer.Typer(help="Train the GANs NaturalFinger draws its queries from.", no_args_is_help=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"modelprint {version('modelprint')} (torch {torch.__version__})")
+        except PackageNotFoundError:
+            typer.echo(f"modelprint (not installed; torch {torch.__version__})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log lines (-vv: debug).")
+    ] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Errors only.")] = False,
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Fingerprint image classifiers and benchmark fingerprinting schemes."""
+    level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.getLogger().setLevel(level)
+
+
 app.add_typer(zoo_app, name="zoo")
 app.add_typer(bench_app, name="bench")
 app.add_typer(fingerprint_app, name="fingerprint")
@@ -319,6 +347,9 @@ def bench_run(
     recipe: RecipeOpt = None,
     home: HomeOpt = None,
     report: Annotated[bool, typer.Option(help="Print the table and write the HTML report.")] = True,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the summary table as one JSON object (no text report).")
+    ] = False,
     budgets: Annotated[
         str | None, typer.Option(help="Evaluate each scheme at these budgets, e.g. 10,20,50,100,200,400.")
     ] = None,
@@ -371,9 +402,40 @@ def bench_run(
             else ""
         )
     )
-    if report:
-        labels = [f"{fp.name}@{b}" for fp in fps for b in sweep] if sweep else [fp.name for fp in fps]
+    labels = [f"{fp.name}@{b}" for fp in fps for b in sweep] if sweep else [fp.name for fp in fps]
+    if json_out:
+        typer.echo(_summary_json(ws, p.name, labels))
+    elif report:
         _write_report(ws, p, labels, None)
+
+
+def _summary_json(ws: Workspace, preset: str, labels: list[str]) -> str:
+    """The summary table of ``preset``'s clean rows as JSON (one object per scheme; NaN as null)."""
+    import dataclasses
+    import json
+    import math
+
+    from modelprint.report import summarise
+
+    with ResultsDB(ws.results_path) as db:
+        records = db.records(preset=preset, fingerprints=labels)
+    rows = [r for r in report_rows(records, ws.store) if not r.threat]
+    summary = summarise(rows, rank=True)
+
+    def clean(value: object) -> object:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    body = {
+        "preset": preset, "fpr": summary.fpr,
+        "schemes": [clean(dataclasses.asdict(f)) for f in summary.fingerprints],
+    }  # fmt: skip
+    return json.dumps(body)
 
 
 @bench_app.command("detect")
@@ -555,7 +617,19 @@ def serve_cmd(
 
 
 ArchOpt = Annotated[
-    str | None, typer.Option("--arch", help="Architecture of a bare .safetensors/.pt weights file.")
+    str | None,
+    typer.Option(
+        "--arch",
+        help="Architecture of a bare .safetensors/.pt weights file: a built-in name, or package.module:Class "
+        "for your own (only that module is imported).",
+    ),
+]
+ArchKwargsOpt = Annotated[
+    str | None,
+    typer.Option("--arch-kwargs", help='Keyword arguments of --arch CLASS as JSON, e.g. {"width": 2}.'),
+]
+NumClassesOpt = Annotated[
+    int | None, typer.Option("--num-classes", min=1, max=100_000, help="Class count of a weights file.")
 ]
 InputShapeOpt = Annotated[
     str | None, typer.Option("--input-shape", help="C x H x W of a weights file, e.g. 1x28x28.")
@@ -603,6 +677,8 @@ def fingerprint_generate(
     data_root: DataRootOpt = None,
     home: HomeOpt = None,
     arch: ArchOpt = None,
+    arch_kwargs: ArchKwargsOpt = None,
+    num_classes: NumClassesOpt = None,
     input_shape: InputShapeOpt = None,
     mean: MeanOpt = None,
     std: StdOpt = None,
@@ -615,6 +691,7 @@ def fingerprint_generate(
     from modelprint.fingerprints import parse_fingerprint
     from modelprint.models.base import TorchClassifier
     from modelprint.models.formats import parse_input_shape
+    from modelprint.models.user import parse_arch_kwargs
     from modelprint.pools import build_pool
     from modelprint.verify import pool_victim, resolve_model, seed_data
 
@@ -624,7 +701,8 @@ def fingerprint_generate(
         seeds = seed_data(data, split, data_root)
         model = resolve_model(
             victim, ws.store, input_shape=parse_input_shape(input_shape) if input_shape else None,
-            arch=arch, mean=_floats(mean), std=_floats(std), allow_pickle=unsafe_pickle,
+            arch=arch, arch_kwargs=parse_arch_kwargs(arch_kwargs), num_classes=num_classes,
+            mean=_floats(mean), std=_floats(std), allow_pickle=unsafe_pickle,
         )  # fmt: skip
         if not isinstance(model, TorchClassifier):
             raise ValueError(
@@ -690,6 +768,7 @@ def verify_cmd(
     rate_limit: Annotated[float | None, typer.Option(help="Most images per second sent to a URL.")] = None,
     home: HomeOpt = None,
     arch: ArchOpt = None,
+    arch_kwargs: ArchKwargsOpt = None,
     input_shape: InputShapeOpt = None,
     mean: MeanOpt = None,
     std: StdOpt = None,
@@ -700,8 +779,9 @@ def verify_cmd(
     import json
 
     from modelprint.models.base import Classifier
-    from modelprint.models.formats import is_url, load_classifier, parse_input_shape
-    from modelprint.serving import AccessSpec, RemoteClassifier
+    from modelprint.models.formats import load_classifier, parse_input_shape
+    from modelprint.models.user import parse_arch_kwargs
+    from modelprint.serving import AccessSpec, RemoteClassifier, is_url
     from modelprint.verify import (
         find_calibration,
         format_verdict,
@@ -720,11 +800,13 @@ def verify_cmd(
         spec = AccessSpec.parse(access) if access else None
         shape = parse_input_shape(input_shape) if input_shape else loaded[0].input_shape
         means, stds = _floats(mean), _floats(std)
+        kwargs = parse_arch_kwargs(arch_kwargs)
 
         def load_file(path: Path) -> Classifier:
             return load_classifier(
-                path, input_shape=shape, arch=arch, mean=means, std=stds, allow_pickle=unsafe_pickle
-            )
+                path, input_shape=shape, arch=arch, mean=means, std=stds, allow_pickle=unsafe_pickle,
+                num_classes=loaded[0].num_classes, arch_kwargs=kwargs,
+            )  # fmt: skip
 
         found = find_calibration(
             calibrate, loaded, ws.store, ws.home, load_file, with_weights=arch is not None
@@ -732,9 +814,9 @@ def verify_cmd(
         if is_url(suspect) and not no_journal and journal is None:
             journal = ws.home / "journals" / hashlib.sha256(suspect.encode()).hexdigest()[:16]
         model = resolve_model(
-            suspect, ws.store, input_shape=shape, num_classes=loaded[0].num_classes, arch=arch, mean=means,
-            std=stds, allow_pickle=unsafe_pickle, access=access, token=token, budget=budget,
-            journal=None if no_journal else journal, rate_limit=rate_limit,
+            suspect, ws.store, input_shape=shape, num_classes=loaded[0].num_classes, arch=arch,
+            arch_kwargs=kwargs, mean=means, std=stds, allow_pickle=unsafe_pickle, access=access, token=token,
+            budget=budget, journal=None if no_journal else journal, rate_limit=rate_limit,
         )  # fmt: skip
         victims = [k.victim for k in loaded]
         calibration = independent_models(found, victims, getattr(model, "name", "") or None)
@@ -800,6 +882,42 @@ def calibrate_build(
         f"({len(report.built)} built, {len(report.reused)} reused, {report.seconds:.1f}s); {chosen.rule}"
     )
     typer.echo(f"saved {path}; use it with `modelprint verify KEY --suspect S --calibrate {chosen.name}`")
+
+
+results_app = typer.Typer(help="Results of the benchmark, out of results.sqlite.", no_args_is_help=True)
+app.add_typer(results_app, name="results")
+
+
+@results_app.command("export")
+def results_export(
+    fmt: Annotated[
+        str, typer.Option("--format", help="csv | json | parquet (parquet needs pyarrow).")
+    ] = "csv",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="File to write (default: standard output).")
+    ] = None,
+    preset: Annotated[str | None, typer.Option(help="Only the rows of this preset's pairs.")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """One row per victim, suspect, scheme, seed and threat (columns: `modelprint.bench.export`)."""
+    from modelprint.bench.export import export_rows, write_export
+
+    ws = Workspace.at(home)
+    try:
+        if not ws.results_path.is_file():
+            raise ValueError(f"no results in {ws.home}: run `modelprint bench run PRESET -f NAME` first")
+        with ResultsDB(ws.results_path) as db:
+            records = db.records()
+        if preset is not None:
+            pairs = {(p.victim, p.suspect) for p in resolve_preset(preset).pairs()}
+            records = [r for r in records if (r.victim, r.suspect) in pairs]
+        text = write_export(export_rows(records), fmt, out)
+    except (UnknownNameError, ValueError, OSError) as exc:
+        raise _fail(_one_line(exc)) from None
+    if text is not None:
+        typer.echo(text, nl=False)
+    else:
+        typer.echo(f"{len(records)} rows written to {out}", err=True)
 
 
 def main() -> None:

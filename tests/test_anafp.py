@@ -19,8 +19,8 @@ from modelprint.bench.runner import key_dir
 from modelprint.fingerprints import FINGERPRINTS, Fingerprint, parse_fingerprint
 from modelprint.models.access import Suspect
 from modelprint.models.base import TorchClassifier
-from modelprint.ops import anafp_bounds as ab
 from modelprint.pools import Pool, PoolEnsemble, PoolSpec, build_pool, check_disjoint
+from modelprint.queries import anafp_bounds as ab
 from modelprint.queries.anafp import ANAFP_POOL, PREFIX, AnaFPQueries
 from modelprint.report import ScoreRow, render_html, summarise
 from modelprint.report.anafp import anafp_runs, anafp_sections, lambda_curve, run_of

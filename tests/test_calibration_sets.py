@@ -62,6 +62,12 @@ def generate(victim: str | Path, key: Path, home: Path) -> None:
 
 def train_own(seed: int, path: Path, split: str = "owner") -> Path:
     """OwnNet trained on the digits ``split`` (20 epochs of Adam), exported as ``.pt2``."""
+    net = train_net(seed, split)
+    torch.export.save(torch.export.export(net, (torch.zeros(1, 1, 8, 8),)), str(path))
+    return path
+
+
+def train_net(seed: int, split: str = "owner") -> OwnNet:
     data = load_dataset("digits", split)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -74,9 +80,7 @@ def train_own(seed: int, path: Path, split: str = "owner") -> Path:
             opt.zero_grad()
             nn.functional.cross_entropy(net(data.images[idx]), data.labels[idx]).backward()
             opt.step()
-    net.eval()
-    torch.export.save(torch.export.export(net, (torch.zeros(1, 1, 8, 8),)), str(path))
-    return path
+    return net.eval()
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +255,55 @@ def test_calibration_dead_ends_say_what_to_build(tiny: TinyZoo, tmp_path: Path) 
                           "--calibrate", "tiny", "--alpha", "0.2")  # fmt: skip
     assert code == 2 and "3 independent models can give no p-value below 1/4" in err
     assert "`modelprint zoo build tiny --dataset digits`" in err
+
+
+OWN_MODULE = """
+from torch import nn
+
+
+class OwnNet(nn.Module):
+    def __init__(self, width: int = 12) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+            nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+        )
+        self.head = nn.Linear(8 * width, 10)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+"""
+
+
+def test_own_class_weights_files_from_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--arch package.module:Class`: the user's state dict and safetensors files, as victim, suspect and
+    calibration models; only the named module is imported."""
+    from safetensors.torch import save_file
+
+    (tmp_path / "own_arch.py").write_text(OWN_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    torch.save(train_net(1).state_dict(), tmp_path / "victim.pt")
+    save_file(dict(train_net(2).state_dict()), str(tmp_path / "suspect.safetensors"))
+    cal = tmp_path / "cal"
+    cal.mkdir()
+    for seed in range(21, 26):
+        save_file(dict(train_net(seed).state_dict()), str(cal / f"own-{seed}.safetensors"))
+    arch = ["--arch", "own_arch:OwnNet", "--arch-kwargs", '{"width": 12}']
+    key = tmp_path / "key"
+    home = ["--home", str(tmp_path)]
+    suspect = str(tmp_path / "suspect.safetensors")
+    code, out, err = invoke("fingerprint", "generate", "akh", "--victim", str(tmp_path / "victim.pt"), *arch,
+                            "--input-shape", "1x8x8", "--data", "digits", "-o", str(key), *home)  # fmt: skip
+    assert code == 0, out + err
+    code, out, err = invoke("verify", str(key), "--suspect", suspect, *arch, "--calibrate", str(cal),
+                            "--alpha", "0.2", *home, "--json")  # fmt: skip
+    assert code == 0, out + err
+    verdict = json.loads(out)
+    assert verdict["n_independent"] == 5 and verdict["shares_architecture"] is True
+    assert verdict["queries"] == 100 and list(verdict["architectures"].values()) == [5]  # one class, 5 files
+    code, _, err = invoke("verify", str(key), "--suspect", suspect, "--arch", "own_arch:Nope", "--calibrate",
+                          str(cal), *home)  # fmt: skip
+    assert code == 2 and "own_arch has no nn.Module class Nope" in err and len(err.strip().splitlines()) == 1
+    code, _, err = invoke("verify", str(key), "--suspect", suspect, *arch[:2], "--arch-kwargs", "[1]",
+                          "--calibrate", str(cal), *home)  # fmt: skip
+    assert code == 2 and "--arch-kwargs must be a JSON object" in err

@@ -467,3 +467,16 @@ def test_missing_onnxruntime_names_the_extra(tmp_path: Path, monkeypatch: pytest
     (tmp_path / "m.onnx").write_bytes(b"not really")
     with pytest.raises(ModelFileError, match=r"modelprint\[onnx\]"):
         load_classifier(tmp_path / "m.onnx")
+
+
+def test_a_budget_spent_mid_verify_keeps_the_keys_scored(owner: Owner) -> None:
+    suspect = owner.tiny.positives()[2]
+    keys = [str(owner.key("akh")), str(owner.key("fbi"))]
+    code, out, err = invoke("verify", *keys, "--suspect", suspect, "--home", str(owner.home), "--alpha=0.2",
+                            "--budget", "150", "--json")  # fmt: skip
+    assert code == 0, out + err
+    verdict = json.loads(out)
+    assert [k["scheme"] for k in verdict["keys"]] == ["akh"] and verdict["queries"] == 100
+    assert verdict["combination"] == "single key" and verdict["decision"] == "derived"
+    (note,) = [n for n in verdict["notes"] if "fbi" in n]
+    assert "not scored" in note and "query budget exhausted" in note and "over the 1 keys scored" in note

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Protocol
 
 import torch
 from torch import nn
@@ -17,8 +17,19 @@ from modelprint.models.base import TorchClassifier
 from modelprint.registry import Registry
 from modelprint.types import JSONValue
 
-if TYPE_CHECKING:
-    from modelprint.zoo.lineage import Step
+
+class Step(Protocol):
+    """A parsed lineage step as attacks read it (the zoo's :class:`~modelprint.zoo.lineage.Step`): the
+    attack's name, positional and keyword arguments, all strings."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def args(self) -> tuple[str, ...]: ...
+
+    @property
+    def kwargs(self) -> tuple[tuple[str, str], ...]: ...
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """AnaFP — analytical fingerprinting with a stretch factor (Yang, Geng, Chen, Luo 2026, seed paper 001;
 spec §2, reconstructed from the abstract: every formula is [R] and lives in
-:mod:`modelprint.ops.anafp_bounds`)."""
+:mod:`modelprint.queries.anafp_bounds`)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ anafp = register_label_scheme(
     and the victim's margin slope) and the uniqueness bound from 10 independent ones (λ_upper, from
     margins and local Lipschitz constants), both relaxed to the q = 0.5 quantile (spec §2.2 [R]; the
     spec's q = 0.9 left every interval empty on the tiny zoo: see
-    :data:`~modelprint.ops.anafp_bounds.DEFAULT_QUANTILE`).
+    :data:`~modelprint.queries.anafp_bounds.DEFAULT_QUANTILE`).
     ``fixed_lambda`` is the ablation: the same seeds with every λ fixed (CLI ``anafp:fixed_lambda=1.5``).
     R = labels, D = match rate with the label the victim gives (spec §2.3). 100 label queries.""",
 )

@@ -2,7 +2,6 @@
 
 :func:`load_classifier` dispatches on the spec:
 
-* ``http://`` / ``https://`` URL: a :class:`~modelprint.serving.RemoteClassifier` (``modelprint serve``);
 * a saved model folder (``card.json`` + ``weights.safetensors``, :func:`modelprint.models.io.load_model`);
 * ``.safetensors`` or a ``.pt``/``.pth``/``.bin`` state dict plus an architecture name (``arch``) and the
   input shape; state dicts are read with ``torch.load(weights_only=True)`` only;
@@ -20,9 +19,9 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,9 +30,6 @@ from torch import nn
 from modelprint.models.base import Classifier, TorchClassifier
 from modelprint.models.io import ModelFileError, load_model, load_weights, read_state_dict
 from modelprint.types import Output
-
-if TYPE_CHECKING:
-    from modelprint.serving.remote import RemoteClassifier
 
 log = logging.getLogger(__name__)
 
@@ -108,36 +104,48 @@ def load_weights_file(
     std: Sequence[float] | None,
     device: str,
     state: dict[str, torch.Tensor] | None = None,
+    arch_kwargs: Mapping[str, object] | None = None,
 ) -> TorchClassifier:
     """A ``.safetensors`` / state-dict file (or its already read ``state``) into the native architecture
-    ``arch``, keys matched strictly."""
+    ``arch`` or a user's class ``arch = "package.module:Class"`` (built with ``arch_kwargs``), keys matched
+    strictly. A user class's class count is ``num_classes`` or what it answers."""
     from modelprint.models.archs import ARCHS, build_arch
+    from modelprint.models.user import is_user_arch, user_module
 
     state = _strip_prefix(read_state_dict(path) if state is None else state)
     if arch is None:
         raise ModelFileError(
             f"{path}: a bare weights file needs its architecture: pass --arch NAME "
-            f"(one of {', '.join(ARCHS.names())}) and --input-shape CxHxW"
+            f"(one of {', '.join(ARCHS.names())}, or package.module:Class for your own) and --input-shape "
+            "CxHxW"
         )
     if input_shape is None:
         raise ModelFileError(f"{path}: pass the input shape (--input-shape CxHxW, e.g. 1x28x28)")
     c, h, w = input_shape
-    if h != w:
-        raise ModelFileError(f"{path}: the native architectures take square images, got {h}x{w}")
-    head = state.get("classifier.weight")
-    if num_classes is None:
-        if head is None or head.ndim != 2:
-            raise ModelFileError(f"{path}: no classifier.weight to read the class count from; pass it")
-        num_classes = int(head.shape[0])
-    elif head is not None and head.ndim == 2 and int(head.shape[0]) != num_classes:
-        raise ModelFileError(
-            f"{path}: outputs {int(head.shape[0])} classes (classifier.weight), expected {num_classes}"
-        )
-    try:
-        module = build_arch(arch, in_channels=c, num_classes=num_classes, image_size=h)
-    except (KeyError, ValueError) as exc:
-        raise ModelFileError(f"{path}: {exc}") from None
-    load_weights(module, state, source=str(path))
+    if is_user_arch(arch):
+        module = user_module(arch, arch_kwargs)
+        load_weights(module, state, source=str(path))
+        probe = TorchClassifier(module, num_classes=1, input_shape=input_shape, device=device)
+        num_classes = check_classifier(probe, input_shape, num_classes, str(path))
+    else:
+        if h != w:
+            raise ModelFileError(f"{path}: the native architectures take square images, got {h}x{w}")
+        head = state.get("classifier.weight")
+        if num_classes is None:
+            if head is None or head.ndim != 2:
+                raise ModelFileError(
+                    f"{path}: no classifier.weight to read the class count from; pass --num-classes"
+                )
+            num_classes = int(head.shape[0])
+        elif head is not None and head.ndim == 2 and int(head.shape[0]) != num_classes:
+            raise ModelFileError(
+                f"{path}: outputs {int(head.shape[0])} classes (classifier.weight), expected {num_classes}"
+            )
+        try:
+            module = build_arch(arch, in_channels=c, num_classes=num_classes, image_size=h)
+        except (KeyError, ValueError) as exc:
+            raise ModelFileError(f"{path}: {exc}") from None
+        load_weights(module, state, source=str(path))
     model = TorchClassifier(
         module, num_classes=num_classes, input_shape=input_shape, mean=mean, std=std, device=device,
         name=path.name,
@@ -496,10 +504,6 @@ class OnnxClassifier:
 # ---------------------------------------------------------------- dispatch
 
 
-def is_url(spec: str) -> bool:
-    return spec.startswith(("http://", "https://"))
-
-
 def load_classifier(
     spec: str | Path,
     *,
@@ -510,26 +514,15 @@ def load_classifier(
     std: Sequence[float] | None = None,
     allow_pickle: bool = False,
     device: str = "cpu",
-    access: str | None = None,
-    token: str | None = None,
-    budget: int | None = None,
-    journal: str | Path | None = None,
-    timeout: float = 30.0,
-    rate_limit: float | None = None,
+    arch_kwargs: Mapping[str, object] | None = None,
 ) -> Classifier:
-    """A victim or suspect from ``spec`` (see the module docstring for the formats).
+    """A victim or suspect from a local ``spec`` (see the module docstring for the formats; a URL is
+    :func:`modelprint.serving.load_remote`'s).
 
     ``input_shape`` (C,H,W) and ``num_classes``, when given, are checked against the model (and fill in
-    what a bare weights file cannot say). ``access``, ``token``, ``budget``, ``journal``, ``timeout`` and
-    ``rate_limit`` apply to URLs only (:class:`~modelprint.serving.RemoteClassifier`). Raises
-    :class:`ModelFileError` for a missing, hostile or mis-shaped model."""
-    text = str(spec)
-    if is_url(text):
-        return load_remote(
-            text, input_shape=input_shape, num_classes=num_classes, access=access, token=token,
-            budget=budget, journal=journal, timeout=timeout, rate_limit=rate_limit,
-        )  # fmt: skip
-    path = Path(text)
+    what a bare weights file cannot say). Raises :class:`ModelFileError` for a missing, hostile or
+    mis-shaped model."""
+    path = Path(str(spec))
     if input_shape is not None:
         input_shape = tuple(int(s) for s in input_shape)
     if path.is_dir():
@@ -553,7 +546,7 @@ def load_classifier(
     if suffix == ".onnx":
         return OnnxClassifier(path, **kw)
     if suffix == ".safetensors":
-        return load_weights_file(path, arch=arch, device=device, **kw)
+        return load_weights_file(path, arch=arch, device=device, arch_kwargs=arch_kwargs, **kw)
     if suffix in STATE_DICT_SUFFIXES:
         try:
             state = read_state_dict(path)
@@ -564,46 +557,11 @@ def load_classifier(
                     "which runs any code in the file: only for files you made)"
                 ) from None
             return load_pickled_module(path, device=device, **kw)
-        return load_weights_file(path, arch=arch, device=device, state=state, **kw)
+        return load_weights_file(path, arch=arch, device=device, state=state, arch_kwargs=arch_kwargs, **kw)
     raise ModelFileError(
         f"{path}: unknown model format {suffix!r}; use a saved model folder, .safetensors or .pt (+ --arch), "
-        ".pt2 (torch.export), .onnx or an http(s):// URL"
+        ".pt2 (torch.export) or .onnx"
     )
-
-
-def load_remote(
-    url: str,
-    *,
-    input_shape: Sequence[int] | None = None,
-    num_classes: int | None = None,
-    access: str | None = None,
-    token: str | None = None,
-    budget: int | None = None,
-    journal: str | Path | None = None,
-    timeout: float = 30.0,
-    rate_limit: float | None = None,
-) -> RemoteClassifier:
-    """A :class:`~modelprint.serving.RemoteClassifier`, checked against the expected shape and classes."""
-    from modelprint.serving.remote import RemoteClassifier
-
-    remote = RemoteClassifier(
-        url,
-        access=access,
-        token=token,
-        budget=budget,
-        journal=journal,
-        timeout=timeout,
-        rate_limit=rate_limit,
-    )
-    if input_shape is not None and tuple(remote.input_shape) != tuple(input_shape):
-        remote.close()
-        raise ModelFileError(
-            f"{url} takes {_shape_text(remote.input_shape)} inputs, expected {_shape_text(input_shape)}"
-        )
-    if num_classes is not None and remote.num_classes != num_classes:
-        remote.close()
-        raise ModelFileError(f"{url} answers for {remote.num_classes} classes, expected {num_classes}")
-    return remote
 
 
 __all__ = [
@@ -611,10 +569,8 @@ __all__ = [
     "OnnxClassifier",
     "check_classifier",
     "check_pt2",
-    "is_url",
     "load_classifier",
     "load_exported",
-    "load_remote",
     "load_weights_file",
     "parse_input_shape",
 ]

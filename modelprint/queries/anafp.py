@@ -3,7 +3,7 @@ points of the victim pushed past its decision boundary and stretched by a factor
 interval comes from a pirated pool (robustness: they must still agree) and an independent pool
 (uniqueness: they must disagree), with quantile relaxation and a grid search for the most feasible λ.
 
-The formulas are all in :mod:`modelprint.ops.anafp_bounds`; this module picks seeds, batches them through
+The formulas are all in :mod:`modelprint.queries.anafp_bounds`; this module picks seeds, batches them through
 the pools and assembles the key. ``fixed_lambda`` turns the scheme into its ablation: the same seeds,
 targets and bounds, but every fingerprint stretched by that λ instead of the analytic choice."""
 
@@ -19,11 +19,11 @@ import torch
 from modelprint.data import Dataset
 from modelprint.memo import Memo, generator_state, model_digest, tensor_digest
 from modelprint.models.base import TorchClassifier
-from modelprint.ops import anafp_bounds as ab
 from modelprint.ops.convergence import StopRule
 from modelprint.ops.deepfool import deepfool
 from modelprint.ops.threads import intra_op_threads
 from modelprint.pools import Pool, PoolEnsemble, PoolSpec
+from modelprint.queries import anafp_bounds as ab
 from modelprint.queries.base import PoolSampler
 from modelprint.queries.common import QueryStructure
 from modelprint.types import Queries
@@ -62,7 +62,8 @@ architectures, two seeds each, on the owner's data)."""
 GRID_COARSE = 20
 """Candidates of the grid search's coarse pass (our default; ``grid_coarse=0``: every candidate, the
 exhaustive search of spec §2.2 step 6): 21 of the 500 candidates (stride 25), then passes of stride 5 and 1
-around the best so far (:func:`~modelprint.ops.anafp_bounds.refinement`), 37 candidates per seed on average.
+around the best so far (:func:`~modelprint.queries.anafp_bounds.refinement`), 37 candidates per seed on
+average.
 On the tiny zoo (512 seeds, the 10 + 10 default pool and a 4 + 4 one) it chose the exhaustive grid's λ for
 510 of 512 seeds with the small pool (the two others: |Δλ| ≤ 0.08, slack 0.004 lower) and all 512 with the
 default pool."""
@@ -138,7 +139,7 @@ class AnaFPQueries(PoolSampler):
 
     1. ℓ2 DeepFool (``overshoot``, ``max_iter``) gives the target t (the victim's label at the DeepFool
        point, i.e. the class of the nearest linearised boundary) and a direction; bisection on that ray
-       gives the boundary displacement r (:func:`~modelprint.ops.anafp_bounds.boundary_displacement`);
+       gives the boundary displacement r (:func:`~modelprint.queries.anafp_bounds.boundary_displacement`);
        seeds DeepFool cannot move are skipped;
     2. the independent pool gives λ_upper per seed: margins at x and growth rates estimated at
        ``lipschitz_points`` points (``lipschitz``, see :data:`Lipschitz`);
@@ -161,7 +162,7 @@ class AnaFPQueries(PoolSampler):
     Extras: see :data:`PREFIX`.
 
     Defaults that depart from spec §2.2 ([D]; ``quantile``: see
-    :data:`~modelprint.ops.anafp_bounds.DEFAULT_QUANTILE`; measured on the tiny zoo, 4 + 4 pool, q = 0.9):
+    :data:`~modelprint.queries.anafp_bounds.DEFAULT_QUANTILE`; measured on the tiny zoo, 4 + 4 pool, q = 0.9):
     ``lipschitz="ray"`` (the spec's ball gave λ_upper ≤ 1, an empty interval, for 96% of the 356 seeds,
     median 0.48, and no admissible seed; the ray 32%, median 1.15: the victim's own bound
     −m_f(x)/(L_f·d) is ≤ 1 by construction, and independent models have similar margin-to-gradient
@@ -272,7 +273,7 @@ class AnaFPQueries(PoolSampler):
     def choose(self, victim: TorchClassifier, positives: PoolEnsemble, geo: Geometry) -> ab.Choice:
         """Grid search for the most feasible λ (spec §2.2 steps 4 and 6) over ``grid`` candidates in
         (1, min(λ_upper, ``lambda_clip``)]: all of them (``grid_coarse=0`` or ≥ ``grid``), or coarse to fine
-        (``grid_coarse`` candidates, then :func:`~modelprint.ops.anafp_bounds.refinement` passes), the
+        (``grid_coarse`` candidates, then :func:`~modelprint.queries.anafp_bounds.refinement` passes), the
         candidates left out counting as infeasible."""
         lam = ab.candidate_grid(geo.upper, self.lambda_clip, self.grid)
         n = len(lam)

@@ -3,14 +3,15 @@ URL), a seed set, and the zoo lineage a pool-based scheme derives its owner-side
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from modelprint.data import DATASETS, Dataset, load_dataset
 from modelprint.models.access import Suspect
 from modelprint.models.base import Classifier
-from modelprint.models.formats import is_url, load_classifier
+from modelprint.models.formats import load_classifier
 from modelprint.models.io import ModelFileError, load_model, read_card, save_model
+from modelprint.serving.loading import is_url, load_remote
 from modelprint.zoo.lineage import LineageError, canonical
 from modelprint.zoo.store import ModelStore
 
@@ -30,6 +31,7 @@ def resolve_model(
     input_shape: Sequence[int] | None = None,
     num_classes: int | None = None,
     arch: str | None = None,
+    arch_kwargs: Mapping[str, object] | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     allow_pickle: bool = False,
@@ -54,14 +56,16 @@ def resolve_model(
             raise ModelFileError(f"{lineage} takes {model.input_shape} inputs, expected {tuple(input_shape)}")
         if num_classes is not None and model.num_classes != num_classes:
             raise ModelFileError(f"{lineage} outputs {model.num_classes} classes, expected {num_classes}")
+    elif is_url(spec):
+        return load_remote(
+            spec, input_shape=input_shape, num_classes=num_classes, access=access, token=token,
+            budget=budget, journal=journal, rate_limit=rate_limit,
+        )  # fmt: skip
     else:
         model = load_classifier(
             spec, input_shape=input_shape, num_classes=num_classes, arch=arch, mean=mean, std=std,
-            allow_pickle=allow_pickle, access=access, token=token, budget=budget, journal=journal,
-            rate_limit=rate_limit,
+            allow_pickle=allow_pickle, arch_kwargs=arch_kwargs,
         )  # fmt: skip
-        if is_url(spec):
-            return model
     return model if budget is None else Suspect(model, access=model.output, budget=budget)
 
 

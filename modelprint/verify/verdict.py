@@ -27,7 +27,7 @@ from modelprint.calibration import (
     p_value_threshold,
 )
 from modelprint.fingerprints.base import Fingerprint
-from modelprint.models.access import Suspect, require
+from modelprint.models.access import BudgetExhausted, Suspect, require
 from modelprint.models.base import Classifier
 from modelprint.models.io import ModelFileError
 from modelprint.serving.protocol import AccessSpec
@@ -190,22 +190,34 @@ def score_suspect(
     *,
     access: AccessSpec | None = None,
     budget: int | None = None,
-) -> tuple[list[KeyResult], float]:
-    """Every key's score on ``suspect`` (uncalibrated) and the seconds it took. Each key reads the suspect
-    at ``access`` (default: the scheme's least level); ``budget`` caps the images all keys together send
-    to the suspect object. Raises ``AccessError`` before anything is sent when the suspect gives less than
-    a scheme needs, and ``BudgetExhausted`` before a batch that would exceed a budget."""
+) -> tuple[list[KeyResult], list[str], float]:
+    """Every key's score on ``suspect`` (uncalibrated), the keys left unscored (one line each: which and
+    why) and the seconds it took. Each key reads the suspect at ``access`` (default: the scheme's least
+    level); ``budget`` caps the images all keys together send to the suspect object. A suspect that gives
+    less than a scheme needs is refused before anything is sent (``AccessError``); a budget that runs out
+    stops the keys from that one on, and the keys already scored are kept. When not even the first key
+    could be scored, ``BudgetExhausted`` is raised."""
     check_suspect(keys, suspect, access)
     meter = suspect if budget is None else Suspect(suspect, access=suspect.output, budget=budget)
-    results = []
+    results: list[KeyResult] = []
+    unscored: list[str] = []
     t0 = time.perf_counter()
     for lk in keys:
         fp = lk.fingerprint
+        if unscored:
+            unscored.append(f"{lk.path} ({fp.name}): not scored, the query budget was spent")
+            continue
         before = suspect.queries_spent
         view = Suspect(meter, access=_level(fp, access), k=_topk_k(fp, access, suspect.num_classes))
-        score = fp.verify(lk.key, view)
+        try:
+            score = fp.verify(lk.key, view)
+        except BudgetExhausted as exc:
+            if not results:
+                raise
+            unscored.append(f"{lk.path} ({fp.name}): not scored, {exc}")
+            continue
         results.append(KeyResult(lk.path, fp.name, fp.needs, float(score), suspect.queries_spent - before))
-    return results, time.perf_counter() - t0
+    return results, unscored, time.perf_counter() - t0
 
 
 def verify_suspect(
@@ -231,10 +243,11 @@ def verify_suspect(
     if sup.refused and not force:
         raise CalibrationRefused(refusal_message(calibration, sup, victim, alpha))
     spent0 = suspect.queries_spent
-    results, seconds = score_suspect(keys, suspect, access=access, budget=budget)
+    results, unscored, seconds = score_suspect(keys, suspect, access=access, budget=budget)
+    scored = [lk for lk in keys if any(r.key == lk.path for r in results)]
     replayed = int(getattr(suspect, "images_replayed", 0))
     level = str(access) if access is not None else ", ".join(dict.fromkeys(r.needs for r in results))
-    notes = []
+    notes = [f"{line}; the verdict is over the {len(results)} keys scored" for line in unscored]
     if replayed:
         notes.append(
             f"{replayed} images answered without sending them: repeats within a key, or answers already in "
@@ -256,7 +269,7 @@ def verify_suspect(
                        calibration_cached=0, notes=notes)  # fmt: skip
 
     t1 = time.perf_counter()
-    table, cached = calibration_scores(keys, calibration.models, cache_root, access)
+    table, cached = calibration_scores(scored, calibration.models, cache_root, access)
     calibration_seconds = time.perf_counter() - t1
     for j, r in enumerate(results):
         column = table[:, j]

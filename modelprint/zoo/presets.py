@@ -217,5 +217,3 @@ def tiny(dataset: str = "digits", recipe: str | None = None) -> Preset:
         description=(tiny.__doc__ or "") + f"\nRules: {rule}.",
     )  # fmt: skip
 
-
-import modelprint.zoo.paper_presets  # noqa: E402,F401  (registers fingerbench, mfue, qurd)
