@@ -307,3 +307,29 @@ def test_own_class_weights_files_from_the_cli(tmp_path: Path, monkeypatch: pytes
     code, _, err = invoke("verify", str(key), "--suspect", suspect, *arch[:2], "--arch-kwargs", "[1]",
                           "--calibrate", str(cal), *home)  # fmt: skip
     assert code == 2 and "--arch-kwargs must be a JSON object" in err
+
+
+def test_broken_set_files_names_and_user_modules_are_one_line(tmp_path: Path, own: dict[str, Path]) -> None:
+    from modelprint.verify import load_set
+
+    sets = tmp_path / "calibration" / "sets"
+    sets.mkdir(parents=True)
+    (sets / "bad.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a calibration set file"):
+        load_set(tmp_path, "bad")
+    with pytest.raises(ValueError, match="--name"):
+        matched_set("train(cnn-s,digits,0)", name="../escape")
+    (tmp_path / "broken_arch.py").write_text("def (:\n")
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from modelprint.models.io import ModelFileError
+        from modelprint.models.user import user_module
+
+        with pytest.raises(ModelFileError, match=r"cannot import broken_arch \(SyntaxError"):
+            user_module("broken_arch:Net")
+        with pytest.raises(ModelFileError, match=r"expected package\.module:Class"):
+            user_module(".rel:Net")
+    finally:
+        sys.path.remove(str(tmp_path))

@@ -34,12 +34,13 @@ def parse_arch_kwargs(text: str | None) -> dict[str, object]:
 def user_module(arch: str, kwargs: Mapping[str, object] | None = None) -> nn.Module:
     """An instance of the ``nn.Module`` class ``arch`` = ``package.module:Class``, built with ``kwargs``."""
     module_name, _, class_name = arch.partition(":")
-    if not module_name or not class_name.isidentifier():
+    if not all(part.isidentifier() for part in module_name.split(".")) or not class_name.isidentifier():
         raise ModelFileError(f"--arch {arch!r}: expected package.module:Class")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ModelFileError(f"--arch {arch!r}: cannot import {module_name} ({exc})") from None
+    except Exception as exc:  # a user's module may fail to import in any way (ImportError, SyntaxError, ...)
+        why = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise ModelFileError(f"--arch {arch!r}: cannot import {module_name} ({why})") from None
     cls = getattr(module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ModelFileError(f"--arch {arch!r}: {module_name} has no nn.Module class {class_name}")

@@ -289,9 +289,10 @@ def refusal_message(cal: CalibrationSet, sup: Support, victim: VictimFacts, alph
         )
     if cal.fix:
         fix = f"{cal.fix}, or {fix}"
+    skipped = f" (skipped: {'; '.join(cal.skipped)})" if cal.skipped else ""
     return (
-        f"{cal.name} cannot support a calibrated verdict at alpha {alpha:g}: {'; '.join(sup.reasons)}. "
-        f"Fix: {fix}; --force prints the uncalibrated scores only"
+        f"{cal.name} cannot support a calibrated verdict at alpha {alpha:g}: {'; '.join(sup.reasons)}"
+        f"{skipped}. Fix: {fix}; --force prints the uncalibrated scores only"
     )
 
 

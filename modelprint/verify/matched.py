@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,8 @@ def matched_set(
     """The matched set of ``victim`` (a zoo lineage starting with a ``train`` step): ``per_arch`` models
     of the victim's architecture and of each of ``archs`` (default: the first two of
     :data:`OTHER_ARCHS` that are not the victim's)."""
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+        raise ValueError(f"--name {name!r}: letters, digits, '.', '_' and '-', from a letter or digit")
     if per_arch < 1 or per_arch > 500:
         raise ValueError(f"--per-arch must lie in 1..500, got {per_arch}")
     if recipe not in ("cpu", "cpu-fixed"):
@@ -109,11 +112,13 @@ def load_set(home: Path, name: str) -> MatchedSet | None:
         return None
     try:
         body = json.loads(path.read_text())
+        if not isinstance(body, dict):
+            raise ValueError(f"a JSON {type(body).__name__}, not an object")
         if body.get("format") != SET_FORMAT:
             raise ValueError(f"format {body.get('format')!r}")
         return MatchedSet(str(body["name"]), str(body["victim"]), str(body["dataset"]),
                           tuple(str(x) for x in body["lineages"]), str(body.get("rule", "")))  # fmt: skip
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OSError) as exc:
         raise ValueError(
             f"{path}: not a calibration set file ({exc}); rebuild it with `modelprint calibrate build`"
         ) from None
