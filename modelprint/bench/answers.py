@@ -10,7 +10,7 @@ import hashlib
 
 import torch
 
-from modelprint.models.base import Classifier
+from modelprint.models.base import Classifier, Wrapping
 from modelprint.types import Output
 
 
@@ -21,7 +21,7 @@ def batch_digest(x: torch.Tensor) -> str:
     return h.hexdigest()
 
 
-class SharedAnswers:
+class SharedAnswers(Wrapping):
     """Wraps a classifier; memoises its output per distinct input batch and counts images really sent."""
 
     def __init__(self, model: Classifier) -> None:
@@ -40,15 +40,6 @@ class SharedAnswers:
             self._answers[key] = self.model(x)
             self.sent += int(x.shape[0])
         return self._answers[key].clone()
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.model.input_shape)
-
-    @property
-    def queries_spent(self) -> int:
-        """Images the wrapped model was sent."""
-        return int(self.model.queries_spent)
 
     def __repr__(self) -> str:
         return f"SharedAnswers({self.model!r}, sent={self.sent}, reused={self.hits})"

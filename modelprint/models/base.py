@@ -27,6 +27,22 @@ class Classifier(Protocol):
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
+class Wrapping:
+    """Mixin of a classifier that wraps ``self.model``: it takes the wrapped model's inputs and reports the
+    images the wrapped model was sent."""
+
+    model: Classifier
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.model.input_shape)
+
+    @property
+    def queries_spent(self) -> int:
+        """Images the wrapped model was sent."""
+        return int(self.model.queries_spent)
+
+
 INFERENCE_BATCH = 128
 """Images per no-grad forward call. Larger batches make activation tensors above glibc's 32 MiB mmap
 ceiling (512 28×28 images through cnn-m: 51 MB per conv output), which are mapped and unmapped on every call;

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from modelprint.models.access import AccessError
-from modelprint.models.base import Classifier
+from modelprint.models.base import Classifier, Wrapping
 from modelprint.registry import Registry, UnknownNameError
 from modelprint.specs import ParamValue, SpecError, format_value, parse_kwargs, split_spec
 from modelprint.types import Output, gives_at_least
@@ -84,7 +84,7 @@ class Threat(ABC):
         """The model behind this threat; its randomness comes from a generator seeded by ``seed``."""
 
 
-class ThreatWrapped:
+class ThreatWrapped(Wrapping):
     """The Classifier a threat makes of ``model``: the threat's ``process`` runs on every call with the
     wrapper's generator, so a given seed and call sequence always give the same answers."""
 
@@ -95,15 +95,6 @@ class ThreatWrapped:
         self.seed = int(seed)
         self.num_classes = model.num_classes
         self._gen = torch.Generator().manual_seed(self.seed)
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.model.input_shape)
-
-    @property
-    def queries_spent(self) -> int:
-        """Images the wrapped model was sent."""
-        return int(self.model.queries_spent)
 
     def __repr__(self) -> str:
         return f"ThreatWrapped({self.model!r}, {self.threat.spec!r}, seed={self.seed})"

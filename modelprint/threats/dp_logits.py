@@ -7,14 +7,14 @@ from typing import Literal
 
 import torch
 
-from modelprint.models.base import Classifier
+from modelprint.models.base import Classifier, Wrapping
 from modelprint.types import Output
 
 Mechanism = Literal["laplace", "gaussian"]
 MECHANISMS: tuple[Mechanism, ...] = ("laplace", "gaussian")
 
 
-class DPLogits:
+class DPLogits(Wrapping):
     """Wraps a classifier giving logits or probabilities; answers at the same level (``output``).
 
     Logits: z̃ = z + η, returned as logits (a :class:`~modelprint.models.access.Suspect` then gives
@@ -41,15 +41,6 @@ class DPLogits:
         self.num_classes = model.num_classes
         self.output: Output = model.output
         self._gen = torch.Generator().manual_seed(self.seed)
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.model.input_shape)
-
-    @property
-    def queries_spent(self) -> int:
-        """Images the wrapped model was sent."""
-        return int(self.model.queries_spent)
 
     def __repr__(self) -> str:
         return f"DPLogits({self.model!r}, sigma={self.sigma}, mechanism={self.mechanism!r}, seed={self.seed})"

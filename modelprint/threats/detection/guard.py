@@ -11,7 +11,7 @@ from typing import ClassVar, Literal
 import torch
 
 from modelprint.data import Dataset, load_dataset
-from modelprint.models.base import Classifier, TorchClassifier
+from modelprint.models.base import Classifier, TorchClassifier, Wrapping
 from modelprint.threats.base import OutputThreat, ThreatSpecError, register_threat
 from modelprint.threats.detection.base import QUERY_DETECTORS, QueryDetector, fit_cached
 from modelprint.types import Output
@@ -78,7 +78,7 @@ def random_answer(output: Output, n: int, num_classes: int, width: int, gen: tor
     return p.argmax(1)
 
 
-class Guarded:
+class Guarded(Wrapping):
     """``model`` behind a fitted query ``detector``: flagged queries get the refusal or a random answer;
     the others the model's answer, unchanged. ``queries`` and ``flagged`` count what it saw."""
 
@@ -89,15 +89,6 @@ class Guarded:
         self.queries = 0
         self.flagged = 0
         self._gen = torch.Generator().manual_seed(self.seed)
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.model.input_shape)
-
-    @property
-    def queries_spent(self) -> int:
-        """Images the wrapped model was sent."""
-        return int(self.model.queries_spent)
 
     def __repr__(self) -> str:
         return f"Guarded({self.model!r}, {self.detector.name}, mode={self.mode}, seed={self.seed})"
