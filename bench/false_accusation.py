@@ -84,15 +84,23 @@ def collect(records: list[ScoreRecord], pairs: set[tuple[str, str]]) -> Scores:
 
 def trials_of(
     negatives: Scores, calibration: Scores | None, alphas: list[float]
-) -> tuple[dict[tuple[str, str], dict[float, list[int]]], int]:
-    """[accused, total] per (scheme, family) and alpha; and the calibration set's size."""
-    trials: dict[tuple[str, str], dict[float, list[int]]] = defaultdict(lambda: {a: [0, 0] for a in alphas})
-    n_cal = 0
+) -> tuple[dict[tuple[str, str], dict[float, list[int]]], list[int]]:
+    """[accused, total, refused] per (scheme, family) and alpha, and the calibration sizes used. A trial
+    whose calibration has fewer models than ``verify`` needs for that alpha is refused, as ``verify``
+    would refuse it (the set's own models, held out in turn, are calibrated on one model fewer)."""
+    trials: dict[tuple[str, str], dict[float, list[int]]] = defaultdict(
+        lambda: {a: [0, 0, 0] for a in alphas}
+    )
+    sizes: set[int] = set()
 
-    def count(scheme_ps: dict[str, float], family: str) -> None:
+    def count(scheme_ps: dict[str, float], family: str, n_cal: int) -> None:
+        sizes.add(n_cal)
         for scheme, p in scheme_ps.items():
             for key in ((scheme, "all"), (scheme, family)):
                 for a in alphas:
+                    if n_cal < minimum_models(a):
+                        trials[key][a][2] += 1
+                        continue
                     trials[key][a][0] += int(p <= a + 1e-12)
                     trials[key][a][1] += 1
 
@@ -105,18 +113,18 @@ def trials_of(
         held = sorted(set.intersection(*(set(by_scheme[s]) for s in schemes)))
         matrix = np.array([[by_scheme[s][m] for s in schemes] for m in held], dtype=np.float64)
         if cal_scores is None:  # leave-one-out over the preset's negatives
-            n_cal = len(held) - 1
             for i, model in enumerate(held):
-                count(p_values(matrix[i], np.delete(matrix, i, axis=0), schemes), family_of(victim, model))
+                rest = np.delete(matrix, i, axis=0)
+                count(p_values(matrix[i], rest, schemes), family_of(victim, model), len(rest))
             continue
         members = sorted(set.intersection(*(set(cal_scores[s]) for s in schemes)))
         cal = np.array([[cal_scores[s][m] for s in schemes] for m in members], dtype=np.float64)
-        n_cal = len(members)
         for i, model in enumerate(held):  # never used for calibration: against the whole set
-            count(p_values(matrix[i], cal, schemes), family_of(victim, model))
+            count(p_values(matrix[i], cal, schemes), family_of(victim, model), len(cal))
         for i in range(len(members)):  # and the set's own models, each held out in turn
-            count(p_values(cal[i], np.delete(cal, i, axis=0), schemes), MATCHED)
-    return trials, n_cal
+            rest = np.delete(cal, i, axis=0)
+            count(p_values(cal[i], rest, schemes), MATCHED, len(rest))
+    return trials, sorted(sizes)
 
 
 def main() -> None:
@@ -158,22 +166,23 @@ def main() -> None:
             f"the preset's {len(negatives)} negatives against {args.calibrate}, and the set's models "
             "held out in turn"
         )
-    trials, n_cal = trials_of(scores, calibration, alphas)
-    print(f"{args.preset}: {label}; {len(scores)} (victim, seed) cells; calibration sets of {n_cal} "
-          f"(smallest p = 1/{n_cal + 1})")  # fmt: skip
+    trials, sizes = trials_of(scores, calibration, alphas)
+    said = " or ".join(f"{n} (smallest p = 1/{n + 1})" for n in sizes)
+    print(f"{args.preset}: {label}; {len(scores)} (victim, seed) cells; calibrated on {said} models")
     head = "".join(f"  {'α=' + str(a):>8} {'rate':>6} {'95% CI':>15}" for a in alphas)
     print(f"{'scheme':24} {'family':28} {'trials':>6}{head}")
     for (scheme, family), by_alpha in sorted(trials.items(), key=lambda kv: (kv[0][0], kv[0][1] != "all")):
-        total = next(iter(by_alpha.values()))[1]
+        total = sum(next(iter(by_alpha.values()))[1:])
         cells = ""
         for a in alphas:
-            k, n = by_alpha[a]
-            if n_cal < minimum_models(a):
+            k, n, refused = by_alpha[a]
+            if not n:
                 cells += f"  {'refused (n < ' + str(minimum_models(a)) + ')':>31}"
                 continue
             lo, hi = clopper_pearson(k, n)
             mark = "!" if lo > a else " "
             cells += f"  {k:>4}/{n:<3} {k / n:6.3f} [{lo:5.3f},{hi:5.3f}]{mark}"
+            cells += f" ({refused} refused)" if refused else ""
         print(f"{scheme:24} {family:28} {total:6d}{cells}")
     print("! : the interval lies above α — this calibration set accuses that family more often than it says")
     print("refused: `modelprint verify` refuses a calibrated verdict at that α with this few models")

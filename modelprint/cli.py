@@ -6,7 +6,7 @@ import datetime as _dt
 import logging
 import platform
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import torch
 import typer
@@ -27,6 +27,9 @@ from modelprint.threats import parse_threats
 from modelprint.workspace import Workspace
 from modelprint.zoo.executors import make_executor
 from modelprint.zoo.presets import PRESETS, Preset
+
+if TYPE_CHECKING:
+    from modelprint.verify.matched import MatchedSet
 
 app = typer.Typer(
     help="Fingerprint image classifiers and benchmark fingerprinting schemes.", no_args_is_help=True
@@ -647,6 +650,14 @@ UnsafePickleOpt = Annotated[
 ]
 
 
+def _allow_arch(arch: str | None) -> None:
+    """A user class named with --arch may be imported in this run (and its workers), and no other."""
+    from modelprint.models.user import allow_user_arch, is_user_arch
+
+    if is_user_arch(arch):
+        allow_user_arch(str(arch))
+
+
 def _floats(text: str | None) -> list[float] | None:
     if text is None:
         return None
@@ -696,6 +707,7 @@ def fingerprint_generate(
     from modelprint.verify import pool_victim, resolve_model, seed_data
 
     ws = Workspace.at(home)
+    _allow_arch(arch)
     try:
         fp = parse_fingerprint(scheme, budget=budget)
         seeds = seed_data(data, split, data_root)
@@ -793,6 +805,7 @@ def verify_cmd(
 
     ws = Workspace.at(home)
     model = None
+    _allow_arch(arch)
     try:
         if not 0.0 < alpha < 1.0:
             raise ValueError(f"--alpha must lie strictly between 0 and 1, got {alpha}")
@@ -838,7 +851,9 @@ app.add_typer(calibrate_app, name="calibrate")
 
 @calibrate_app.command("build")
 def calibrate_build(
-    victim: Annotated[str, typer.Argument(help="The victim: a zoo lineage in HOME or a saved model folder.")],
+    victim: Annotated[
+        str, typer.Argument(help="The victim: a zoo lineage in HOME, a saved model folder, or a model file.")
+    ],
     archs: Annotated[
         str | None,
         typer.Option(help="Other architectures, comma-separated (default: two built-ins not the victim's)."),
@@ -850,6 +865,20 @@ def calibrate_build(
     recipe: Annotated[
         str, typer.Option(help="cpu (until the held-out loss stops improving) | cpu-fixed.")
     ] = "cpu",
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            "--arch",
+            help="A victim file's architecture, trained anew: a built-in name or package.module:Class.",
+        ),
+    ] = None,
+    arch_kwargs: ArchKwargsOpt = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="The data a victim file was trained on (e.g. mnist5k).")
+    ] = None,
+    split: Annotated[
+        str, typer.Option(help="Its split: owner | attacker | train (the whole training half).")
+    ] = "owner",
     data_root: DataRootOpt = None,
     home: HomeOpt = None,
     executor: ExecutorOpt = "local",
@@ -857,23 +886,35 @@ def calibrate_build(
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Train (or resume) independent models matched to VICTIM — trained as it was, in its architecture and
-    others, with new seeds — and save them as a calibration set for `modelprint verify --calibrate NAME`."""
+    others, with new seeds — and save them as a calibration set for `modelprint verify --calibrate NAME`.
+    A victim held as a file (your own class) needs --arch and --dataset: a file does not say how it was
+    trained, so the set is trained on that data with the zoo's recipe."""
+    from modelprint.models.archs import ARCHS
     from modelprint.verify import matched_set, pool_victim, save_set
 
     ws = Workspace.at(home)
+    _allow_arch(arch)
     try:
-        lineage = pool_victim(victim, ws.store, why="a matched set copies the victim's training step")
         others = tuple(a.strip() for a in archs.split(",") if a.strip()) if archs else ()
         for a in others:
-            from modelprint.models.archs import ARCHS
-
             ARCHS.get(a)
-        chosen = matched_set(lineage, archs=others, per_arch=per_arch, recipe=recipe, name=name)
+        if _is_model_file(victim):
+            chosen = _file_matched_set(
+                victim, arch, arch_kwargs, dataset, split, data_root,
+                archs=others, per_arch=per_arch, recipe=recipe, name=name,
+            )  # fmt: skip
+        else:
+            if arch is not None or dataset is not None:
+                raise ValueError("--arch and --dataset are for a victim file; a zoo lineage says both")
+            lineage = pool_victim(victim, ws.store, why="a matched set copies the victim's training step")
+            chosen = matched_set(lineage, archs=others, per_arch=per_arch, recipe=recipe, name=name)
         ex = make_executor(executor, n_jobs=jobs, scheduler=scheduler)
     except (UnknownNameError, ValueError, RuntimeError, OSError) as exc:
         raise _fail(_one_line(exc)) from None
     try:
         report = build_preset(chosen.preset(), ws, data_root=data_root, executor=ex)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise _fail(_one_line(exc)) from None
     finally:
         ex.close()
     path = save_set(ws.home, chosen)
@@ -882,6 +923,59 @@ def calibrate_build(
         f"({len(report.built)} built, {len(report.reused)} reused, {report.seconds:.1f}s); {chosen.rule}"
     )
     typer.echo(f"saved {path}; use it with `modelprint verify KEY --suspect S --calibrate {chosen.name}`")
+
+
+def _is_model_file(spec: str) -> bool:
+    """A model file or a folder that is not a saved zoo model (a saved model folder carries its lineage)."""
+    path = Path(spec)
+    return path.is_file() or (path.is_dir() and not (path / "card.json").is_file())
+
+
+def _file_matched_set(
+    victim: str,
+    arch: str | None,
+    arch_kwargs: str | None,
+    dataset: str | None,
+    split: str,
+    data_root: str | None,
+    *,
+    archs: tuple[str, ...],
+    per_arch: int,
+    recipe: str,
+    name: str | None,
+) -> MatchedSet:
+    """The matched set of a victim file: checked to be of ``arch`` and to fit ``dataset`` first."""
+    from modelprint.data import load_dataset
+    from modelprint.models.base import TorchClassifier
+    from modelprint.models.signature import architecture_signature
+    from modelprint.models.user import build_architecture, parse_arch_kwargs
+    from modelprint.verify import matched_set_for_file, resolve_model
+
+    if arch is None or dataset is None:
+        raise ValueError(
+            f"{victim}: a victim file does not say how it was trained: give its architecture (--arch NAME or "
+            "--arch package.module:Class) and its training data (--dataset NAME [--split owner])"
+        )
+    kwargs = parse_arch_kwargs(arch_kwargs)
+    data = load_dataset(dataset, split, root=data_root)
+    model = resolve_model(
+        victim, input_shape=data.input_shape, num_classes=data.num_classes, arch=arch, arch_kwargs=kwargs,
+        mean=list(data.mean), std=list(data.std),
+    )  # fmt: skip
+    c, h, _ = data.input_shape
+    with torch.device("meta"):
+        fresh = build_architecture(
+            arch, in_channels=c, num_classes=data.num_classes, image_size=h, arch_kwargs=kwargs or None
+        )
+    signature = architecture_signature(fresh)
+    if isinstance(model, TorchClassifier) and architecture_signature(model.module) != signature:
+        raise ValueError(
+            f"{victim} is not a {arch} (its parameters' names and shapes differ): name its class with --arch"
+        )
+    return matched_set_for_file(
+        getattr(model, "name", "") or Path(victim).name, arch, dataset, split=split, arch_kwargs=kwargs,
+        victim_architecture=signature, archs=archs, per_arch=per_arch, recipe=recipe, name=name,
+    )  # fmt: skip
 
 
 results_app = typer.Typer(help="Results of the benchmark, out of results.sqlite.", no_args_is_help=True)

@@ -199,7 +199,14 @@ def test_calibrate_build_trains_a_matched_set_and_verify_uses_it(tiny: TinyZoo, 
 
 def test_calibrate_build_refuses_what_it_cannot_match(tmp_path: Path, own: dict[str, Path]) -> None:
     code, _, err = invoke("calibrate", "build", str(own["victim"]), "--home", str(tmp_path))
-    assert code == 2 and "copies the victim's training step" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "does not say how it was trained" in err and len(err.strip().splitlines()) == 1
+    assert "--arch package.module:Class" in err and "--dataset NAME" in err
+    code, _, err = invoke("calibrate", "build", str(own["victim"]), "--arch", "cnn-s", "--dataset", "digits",
+                          "--home", str(tmp_path))  # fmt: skip
+    assert code == 2 and "is not a cnn-s" in err and len(err.strip().splitlines()) == 1
+    code, _, err = invoke("calibrate", "build", "train(cnn-s,digits,0)", "--arch", "cnn-s", "--home",
+                          str(tmp_path))  # fmt: skip
+    assert code == 2 and "--arch and --dataset are for a victim file" in err
     code, _, err = invoke("calibrate", "build", "train(cnn-s,digits,0)", "--home", str(tmp_path))
     assert code == 2 and "a lineage built in" in err  # the victim must be built (or a saved folder)
     with pytest.raises(ValueError, match="other architectures"):
@@ -333,3 +340,54 @@ def test_broken_set_files_names_and_user_modules_are_one_line(tmp_path: Path, ow
             user_module(".rel:Net")
     finally:
         sys.path.remove(str(tmp_path))
+
+
+def test_calibrate_build_in_the_users_own_class(
+    own: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new user's case end to end: their class, exported; `calibrate build` trains independents of that
+    class (and two built-ins) on their data; `verify` finds the set by itself and clears an independent
+    suspect of the same class at alpha 0.05, and imports the class only when named."""
+    from modelprint.models.user import ALLOW_ENV
+
+    monkeypatch.setenv(ALLOW_ENV, "")
+    (tmp_path / "own_arch.py").write_text(OWN_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    home = tmp_path / "home"
+    arch = ["--arch", "own_arch:OwnNet", "--arch-kwargs", '{"width": 12}']
+    code, out, err = invoke("calibrate", "build", str(own["victim"]), *arch, "--dataset", "digits",
+                            "--archs", "lenet,mlp", "--recipe", "cpu-fixed", "--executor", "inline",
+                            "--home", str(home))  # fmt: skip
+    assert code == 0, out + err
+    assert "21 independent models (21 built" in out
+    from modelprint.verify import load_set
+
+    name = out.split("calibration set ")[1].split(":")[0]
+    built = load_set(home, name)
+    assert built is not None and built.victim == "victim.pt2" and built.preset().victims == ()
+    assert built.lineages[0] == "train(own_arch:OwnNet,digits,1001,arch.width=12,data=owner)"
+    assert built.victim_architecture == architecture_signature(OwnNet())
+    from modelprint.zoo.store import ModelStore
+
+    card = ModelStore(home / "zoo").card(built.lineages[0])
+    assert card.arch == "own_arch:OwnNet" and card.config["arch_kwargs"] == {"width": 12}
+    assert card.accuracy > 0.8  # the user's class really learnt the digits
+    key = tmp_path / "key"
+    generate(own["victim"], key, home)
+    base = ["verify", str(key), "--suspect", str(own["suspect"]), "--home", str(home), "--json"]
+    code, out, err = invoke(*base, *arch)  # no --calibrate: the set built for this victim
+    assert code == 0, out + err
+    verdict = json.loads(out)
+    assert verdict["calibration"] == f"calibration set {name}" and verdict["n_independent"] == 21
+    assert verdict["shares_architecture"] is True and verdict["shares_data"] is True
+    assert verdict["decision"] == "independent", verdict
+    code, out, err = invoke(*base, *arch, "--suspect", str(own["victim"]))
+    assert code == 0 and json.loads(out)["decision"] == "derived", out + err
+    # without --arch the class is not imported: its 7 models are skipped, and the line says how to fix it
+    monkeypatch.setenv(ALLOW_ENV, "")
+    code, out, err = invoke(*base)
+    assert code == 2 and len(err.strip().splitlines()) == 1, out + err
+    assert "7 built from your class own_arch:OwnNet, imported only when named: add --arch own_arch:" in err
+    # and --calibrate quick (not built here, MNIST-sized) is refused in one line
+    code, _, err = invoke(*base, *arch, "--calibrate", "quick")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "zoo build quick" in err

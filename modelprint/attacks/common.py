@@ -13,8 +13,10 @@ from torch import nn
 
 from modelprint.attacks.base import seeded
 from modelprint.data import BUNDLED_DATASETS, load_dataset
-from modelprint.models.archs import ARCHS, build_arch
+from modelprint.models.archs import ARCHS
 from modelprint.models.base import TorchClassifier
+from modelprint.models.formats import check_classifier
+from modelprint.models.user import build_architecture, is_user_arch
 
 SAME = "same"
 """The ``arch`` value meaning "the parent's architecture" (the default of every extraction attack)."""
@@ -24,8 +26,9 @@ DEFAULT_QUERYSET = "animal-mnist"
 
 
 def check_arch(arch: str, attack: str) -> str:
-    """``arch`` if it is ``same`` or a registered architecture, else a ValueError listing the known ones."""
-    if arch != SAME and arch not in ARCHS:
+    """``arch`` if it is ``same``, a registered architecture or a user class (``package.module:Class``,
+    imported only when the run allows it), else a ValueError listing the known ones."""
+    if arch != SAME and arch not in ARCHS and not is_user_arch(arch):
         raise ValueError(
             f"{attack}: unknown architecture {arch!r}; use {SAME!r} or one of {', '.join(ARCHS.names())}"
         )
@@ -54,8 +57,8 @@ def new_student(parent: TorchClassifier, arch: str, *, seed: int) -> TorchClassi
     """A freshly initialised ``arch`` (seeded) with the parent's input shape, classes and normalisation."""
     c, h, _ = parent.input_shape
     with seeded(seed):
-        module = build_arch(arch, in_channels=c, num_classes=parent.num_classes, image_size=h)
-    return TorchClassifier(
+        module = build_architecture(arch, in_channels=c, num_classes=parent.num_classes, image_size=h)
+    student = TorchClassifier(
         module,
         num_classes=parent.num_classes,
         input_shape=parent.input_shape,
@@ -63,6 +66,9 @@ def new_student(parent: TorchClassifier, arch: str, *, seed: int) -> TorchClassi
         std=parent.std,
         device=parent.device,
     )
+    if is_user_arch(arch):  # a user class answers for its own class count: it must be the parent's
+        check_classifier(student, parent.input_shape, parent.num_classes, arch)
+    return student
 
 
 def resolve_arch(arch: str, parent_arch: str | None) -> str:

@@ -1,12 +1,15 @@
 """``train(arch,dataset,seed)``: a model trained from scratch — the source on the owner's half, an
-independent (negative) model on the attacker's half (``data=attacker``)."""
+independent (negative) model on the attacker's half (``data=attacker``). ``arch`` may be a user's class
+(``package.module:Class``, its constructor arguments as ``arch.NAME=VALUE`` keywords): a matched calibration
+set of a user's own architecture is trained this way."""
 
 from __future__ import annotations
 
 from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification, seeded
 from modelprint.attacks.training import fit, schedule, schedule_config, to_float, to_int
-from modelprint.models.archs import build_arch
 from modelprint.models.base import TorchClassifier
+from modelprint.models.formats import check_classifier
+from modelprint.models.user import build_architecture, is_user_arch, options_from_lineage
 from modelprint.types import JSONValue
 
 TRAIN_SPLITS = ("owner", "attacker", "train")
@@ -31,8 +34,12 @@ class Train(Modification):
         lr: str | float = 0.05,
         batch: str | int = 64,
         until: str = "epochs",
+        **arch_options: str,
     ) -> None:
         self.until, self.rule = until, schedule(until, "train")
+        self.arch_kwargs = options_from_lineage(arch_options)
+        if self.arch_kwargs and not is_user_arch(arch):
+            raise ValueError(f"train: arch.* arguments are for a user class, not the built-in {arch!r}")
         if data not in TRAIN_SPLITS:
             raise ValueError(f"train: data must be one of {TRAIN_SPLITS}, got {data!r}")
         self.arch, self.dataset, self.seed, self.data = arch, dataset, to_int(seed, "seed"), data
@@ -52,7 +59,13 @@ class Train(Modification):
         data = ctx.split(self.data)
         c, h, _ = data.input_shape
         with seeded(self.seed):
-            module = build_arch(self.arch, in_channels=c, num_classes=data.num_classes, image_size=h)
+            module = build_architecture(
+                self.arch,
+                in_channels=c,
+                num_classes=data.num_classes,
+                image_size=h,
+                arch_kwargs=self.arch_kwargs,
+            )
         model = TorchClassifier(
             module,
             num_classes=data.num_classes,
@@ -61,6 +74,8 @@ class Train(Modification):
             std=data.std,
             device=ctx.device,
         )
+        if is_user_arch(self.arch):  # a user class answers for its own class count: it must be the data's
+            check_classifier(model, data.input_shape, data.num_classes, self.arch)
         record = fit(
             model,
             data.images,
@@ -78,5 +93,6 @@ class Train(Modification):
             "batch": self.batch,
             "optimizer": "sgd",
             **schedule_config(self.until, record),
+            **({"arch_kwargs": dict(self.arch_kwargs)} if self.arch_kwargs else {}),  # type: ignore[dict-item]
         }
         return Built(model.module, self.arch, config)

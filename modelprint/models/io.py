@@ -15,13 +15,10 @@ from safetensors.torch import load_file
 from torch import nn
 
 from modelprint.models.base import TorchClassifier
+from modelprint.models.errors import ModelFileError
 from modelprint.types import JSONValue, atomic_save_tensors, atomic_write_text
 
 CARD_FORMAT = "modelprint-card/1"
-
-
-class ModelFileError(ValueError):
-    """A model file is missing, corrupt, truncated, hostile or does not fit its architecture."""
 
 
 @dataclass
@@ -110,10 +107,17 @@ def load_weights(module: nn.Module, state: dict[str, torch.Tensor], source: str 
 
 
 def build_module(card: ModelCard) -> nn.Module:
-    from modelprint.models.archs import build_arch
+    """The card's architecture, untrained: a built-in name, or a user class (``package.module:Class``)
+    with the options its lineage gave it, imported only when the user allowed that class."""
+    from modelprint.models.user import build_architecture
 
-    return build_arch(
-        card.arch, in_channels=card.in_channels, num_classes=card.num_classes, image_size=card.image_size
+    options = card.config.get("arch_kwargs")
+    return build_architecture(
+        card.arch,
+        in_channels=card.in_channels,
+        num_classes=card.num_classes,
+        image_size=card.image_size,
+        arch_kwargs=options if isinstance(options, dict) else None,
     )
 
 

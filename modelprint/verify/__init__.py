@@ -20,7 +20,7 @@ from modelprint.verify.calibration_sets import (
 )
 from modelprint.verify.inputs import lineage_or_none, pool_victim, resolve_model, seed_data
 from modelprint.verify.keys import LoadedKey, check_keys, load_key
-from modelprint.verify.matched import MatchedSet, load_set, matched_set, save_set
+from modelprint.verify.matched import MatchedSet, load_set, matched_set, matched_set_for_file, save_set
 from modelprint.verify.verdict import (
     KeyResult,
     Verdict,
@@ -50,6 +50,7 @@ __all__ = [
     "load_key",
     "load_set",
     "matched_set",
+    "matched_set_for_file",
     "minimum_models",
     "pool_victim",
     "preset_holding",

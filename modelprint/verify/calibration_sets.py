@@ -24,6 +24,7 @@ from modelprint.models.base import Classifier, TorchClassifier
 from modelprint.models.formats import STATE_DICT_SUFFIXES
 from modelprint.models.io import ModelCard, ModelFileError, build_module, file_sha256, read_card
 from modelprint.models.signature import architecture_signature, card_signature
+from modelprint.models.user import is_user_arch, user_arch_allowed
 from modelprint.verify.inputs import lineage_or_none
 from modelprint.verify.keys import LoadedKey
 from modelprint.zoo.families import arch_of
@@ -59,6 +60,9 @@ class CalibrationSet:
     models: list[CalibrationModel]
     skipped: list[str] = field(default_factory=list)
     fix: str = ""
+    victim_data: str | None = None
+    """The victim's training data as its owner declared it building the set (``dataset/split``), for a
+    victim held as a file, whose key cannot record it."""
 
     def architectures(self) -> dict[str, int]:
         return dict(Counter(m.arch_name or _short(m.architecture) for m in self.models))
@@ -112,11 +116,15 @@ def preset_models(
     """Every model of ``preset`` built (and intact) in ``store`` that takes ``input_shape`` images and
     answers for ``num_classes`` classes (when given); the rest counted in ``skipped``."""
     out, missing, other_shape = [], 0, 0
+    not_allowed: Counter[str] = Counter()
     for lineage in preset.lineages():
         if not store.is_valid(lineage):
             missing += 1
             continue
         card = store.card(lineage)
+        if is_user_arch(card.arch) and not user_arch_allowed(card.arch):
+            not_allowed[card.arch] += 1
+            continue
         shape = (card.in_channels, card.image_size, card.image_size)
         if (input_shape is not None and shape != tuple(input_shape)) or (
             num_classes is not None and card.num_classes != num_classes
@@ -132,6 +140,8 @@ def preset_models(
     if other_shape:
         want = "x".join(map(str, input_shape or ()))
         skipped.append(f"{other_shape} take other inputs or classes than the keys ({want}, {num_classes})")
+    for arch, count in sorted(not_allowed.items()):
+        skipped.append(f"{count} built from your class {arch}, imported only when named: add --arch {arch}")
     fix = f"`modelprint zoo build {preset.name}`" if missing else ""
     return CalibrationSet(label or f"preset {preset.name}", out, skipped, fix)
 
@@ -198,7 +208,7 @@ def independent_models(
         skipped.append(f"{related} derived from the victim (same training root)")
     if itself:
         skipped.append("the suspect itself")
-    return CalibrationSet(found.name, kept, skipped, found.fix)
+    return CalibrationSet(found.name, kept, skipped, found.fix, found.victim_data)
 
 
 @dataclass(frozen=True)
@@ -258,7 +268,8 @@ def support(cal: CalibrationSet, victim: VictimFacts, alpha: float) -> Support:
     shares_arch = None if victim.architecture is None else any(
         m.architecture == victim.architecture for m in cal.models
     )
-    shares_data = None if victim.data is None else any(m.data == victim.data for m in cal.models)
+    victim_data = victim.data or cal.victim_data
+    shares_data = None if victim_data is None else any(m.data == victim_data for m in cal.models)
     reasons = []
     if n < needed:
         reasons.append(
@@ -269,7 +280,7 @@ def support(cal: CalibrationSet, victim: VictimFacts, alpha: float) -> Support:
         arch = victim.arch_name or _short(victim.architecture)
         if victim.architecture is None:
             arch = "not recorded in the key: regenerate it"
-        data = victim.data or "not recorded: the victim is not a zoo model"
+        data = victim_data or "not recorded: the victim is not a zoo model"
         reasons.append(
             f"it shares neither the victim's architecture ({arch}) nor its training data ({data}); it holds "
             + ", ".join(f"{k} ×{v}" for k, v in cal.architectures().items())
@@ -335,14 +346,17 @@ def find_calibration(
         return folder_models(spec, load_file, with_weights=with_weights)
     built = load_set(home, spec) if spec is not None else None
     if built is None and spec is None:
-        victim = lineage_or_none(keys[0].victim)
-        found = sets_for(home, victim) if victim else []
+        victim = lineage_or_none(keys[0].victim) or keys[0].victim
+        found = sets_for(home, victim, keys[0].victim_architecture) if victim else []
         built = found[0] if found else None
     if built is not None:
         cal = preset_models(built.preset(), store, input_shape=shape, num_classes=classes,
                             label=f"calibration set {built.name}")  # fmt: skip
+        cal.victim_data = built.victim_data
         if cal.fix:
-            cal.fix = f"`modelprint calibrate build {built.victim} --name {built.name}`"
+            cal.fix = f"`modelprint calibrate build {built.victim} --name {built.name}`" + (
+                "" if lineage_or_none(built.victim) else " with the --arch and --dataset it was built with"
+            )
         return cal
     if spec is not None and spec not in PRESETS.names():
         raise ValueError(

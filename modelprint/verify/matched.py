@@ -4,20 +4,25 @@ The set holds independent models trained the way the victim was — its root ``t
 dataset, same split, same arguments), only the seed and the architecture changed — in the victim's own
 architecture and at least two others, with seeds from :data:`CALIBRATION_SEED0` (no preset uses them).
 Under the ``cpu`` recipe every model trains until its held-out loss stops improving (``until=plateau``,
-as the presets), unless the victim's step states its own schedule. The set is a zoo like any other: built
-in the workspace's model store, resumable, and named in ``HOME/calibration/sets/NAME.json``."""
+as the presets), unless the victim's step states its own schedule. A victim held only as a file (the
+owner's own class, exported or as weights) says nothing of its training, so its set is trained on the split
+of the dataset the owner names, in the architecture they name, with the zoo's recipe. The set is a zoo
+like any other: built in the workspace's model store, resumable, and named in
+``HOME/calibration/sets/NAME.json``."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from modelprint.models.user import ARCH_OPTION, lineage_options
 from modelprint.types import atomic_write_text
-from modelprint.zoo.lineage import LineageError, canonical, parse_lineage, step
+from modelprint.verify.inputs import lineage_or_none
+from modelprint.zoo.lineage import LineageError, Step, canonical, parse_lineage, step
 from modelprint.zoo.presets import Preset
 
 CALIBRATION_SEED0 = 1001
@@ -40,14 +45,20 @@ class MatchedSet:
     dataset: str
     lineages: tuple[str, ...]
     rule: str
+    victim_architecture: str | None = None
+    """The victim's architecture signature, recorded for a victim held as a file (no lineage names it)."""
+    victim_data: str | None = None
+    """``dataset/split`` the owner declared a victim file was trained on (a lineage says it by itself)."""
 
     def preset(self) -> Preset:
-        return Preset(self.name, self.dataset, (self.victim,), self.lineages, description=self.rule)
+        victims = (self.victim,) if lineage_or_none(self.victim) else ()
+        return Preset(self.name, self.dataset, victims, self.lineages, description=self.rule)
 
     def to_json(self) -> str:
         return json.dumps(
             {"format": SET_FORMAT, "name": self.name, "victim": self.victim, "dataset": self.dataset,
-             "lineages": list(self.lineages), "rule": self.rule}, indent=2,
+             "lineages": list(self.lineages), "rule": self.rule,
+             "victim_architecture": self.victim_architecture, "victim_data": self.victim_data}, indent=2,
         )  # fmt: skip
 
 
@@ -62,18 +73,56 @@ def matched_set(
     """The matched set of ``victim`` (a zoo lineage starting with a ``train`` step): ``per_arch`` models
     of the victim's architecture and of each of ``archs`` (default: the first two of
     :data:`OTHER_ARCHS` that are not the victim's)."""
-    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
-        raise ValueError(f"--name {name!r}: letters, digits, '.', '_' and '-', from a letter or digit")
-    if per_arch < 1 or per_arch > 500:
-        raise ValueError(f"--per-arch must lie in 1..500, got {per_arch}")
-    if recipe not in ("cpu", "cpu-fixed"):
-        raise ValueError(f"recipe {recipe!r}: a matched set trains as the victim did (cpu or cpu-fixed)")
     try:
         root = parse_lineage(victim)[0]
     except LineageError as exc:
         raise ValueError(f"{victim!r} is not a zoo lineage ({exc})") from None
     if root.name != "train" or len(root.args) < 3:
         raise ValueError(f"the victim {victim!r} does not start with a train step: no recipe to copy")
+    return _matched(root, canonical(victim), None, archs=archs, per_arch=per_arch, recipe=recipe, name=name)
+
+
+def matched_set_for_file(
+    victim: str,
+    arch: str,
+    dataset: str,
+    *,
+    split: str = "owner",
+    arch_kwargs: Mapping[str, object] | None = None,
+    victim_architecture: str | None = None,
+    archs: Sequence[str] = (),
+    per_arch: int = 7,
+    recipe: str = "cpu",
+    name: str | None = None,
+) -> MatchedSet:
+    """The matched set of a victim the owner holds as a file: its architecture ``arch`` (a built-in name or
+    their own ``package.module:Class``, built with ``arch_kwargs``) and ``archs``, trained on ``split`` of
+    ``dataset`` with the zoo's recipe, since a file does not say how it was trained. ``victim`` is the
+    name keys record for it; ``victim_architecture`` its signature, by which ``verify`` finds the set."""
+    kwargs = {"data": split, **lineage_options(arch_kwargs or {})}
+    root = parse_lineage(step("train", arch, dataset, 0, **kwargs))[0]
+    chosen = _matched(
+        root, victim, victim_architecture, archs=archs, per_arch=per_arch, recipe=recipe, name=name
+    )
+    return replace(chosen, victim_data=f"{dataset}/{split}")
+
+
+def _matched(
+    root: Step,
+    victim: str,
+    victim_architecture: str | None,
+    *,
+    archs: Sequence[str],
+    per_arch: int,
+    recipe: str,
+    name: str | None,
+) -> MatchedSet:
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+        raise ValueError(f"--name {name!r}: letters, digits, '.', '_' and '-', from a letter or digit")
+    if per_arch < 1 or per_arch > 500:
+        raise ValueError(f"--per-arch must lie in 1..500, got {per_arch}")
+    if recipe not in ("cpu", "cpu-fixed"):
+        raise ValueError(f"recipe {recipe!r}: a matched set trains as the victim did (cpu or cpu-fixed)")
     arch, dataset = root.args[0], root.args[1]
     others = tuple(archs) or tuple(a for a in OTHER_ARCHS if a != arch)[:2]
     if arch in others or len(set(others)) != len(others):
@@ -81,15 +130,18 @@ def matched_set(
     kwargs = dict(root.kwargs)
     if recipe == "cpu":
         kwargs.setdefault("until", "plateau")
+    own = {k: v for k, v in kwargs.items() if k.startswith(ARCH_OPTION)}  # the victim class's arguments
+    shared = {k: v for k, v in kwargs.items() if not k.startswith(ARCH_OPTION)}
     lineages = tuple(
-        step("train", a, dataset, CALIBRATION_SEED0 + k, **kwargs)
+        step("train", a, dataset, CALIBRATION_SEED0 + k, **shared, **(own if a == arch else {}))
         for a in (arch, *others)
         for k in range(per_arch)
     )
     digest = hashlib.sha256("\n".join(lineages).encode()).hexdigest()[:8]
     rule = MATCHED_RULE.format(seed0=CALIBRATION_SEED0, others=", ".join(others), per_arch=per_arch)
-    label = name or f"matched-{arch}-{dataset}-{digest}"
-    return MatchedSet(label, canonical(victim), dataset, lineages, rule)
+    short = arch.rpartition(":")[2].lower() if ":" in arch else arch
+    label = name or f"matched-{short}-{dataset}-{digest}"
+    return MatchedSet(label, victim, dataset, lineages, rule, victim_architecture)
 
 
 def sets_dir(home: Path) -> Path:
@@ -116,25 +168,32 @@ def load_set(home: Path, name: str) -> MatchedSet | None:
             raise ValueError(f"a JSON {type(body).__name__}, not an object")
         if body.get("format") != SET_FORMAT:
             raise ValueError(f"format {body.get('format')!r}")
+        signature = body.get("victim_architecture")
         return MatchedSet(str(body["name"]), str(body["victim"]), str(body["dataset"]),
-                          tuple(str(x) for x in body["lineages"]), str(body.get("rule", "")))  # fmt: skip
+                          tuple(str(x) for x in body["lineages"]), str(body.get("rule", "")),
+                          signature if isinstance(signature, str) else None,
+                          str(body["victim_data"]) if body.get("victim_data") else None)  # fmt: skip
     except (ValueError, KeyError, TypeError, OSError) as exc:
         raise ValueError(
             f"{path}: not a calibration set file ({exc}); rebuild it with `modelprint calibrate build`"
         ) from None
 
 
-def sets_for(home: Path, victim: str) -> list[MatchedSet]:
-    """Every saved set built for ``victim``."""
+def sets_for(home: Path, victim: str, architecture: str | None = None) -> list[MatchedSet]:
+    """Every saved set built for ``victim``: its lineage, or the name a file victim's keys record together
+    with its architecture signature."""
     out = []
     for path in sorted(sets_dir(home).glob("*.json")) if sets_dir(home).is_dir() else []:
         try:
             s = load_set(home, path.stem)
         except ValueError:
             continue
-        if s is not None and s.victim == victim:
+        if s is not None and s.victim == victim and (s.victim_architecture in (None, architecture)):
             out.append(s)
     return out
 
 
-__all__ = ["CALIBRATION_SEED0", "MatchedSet", "load_set", "matched_set", "save_set", "sets_for"]
+__all__ = [
+    "CALIBRATION_SEED0", "MatchedSet", "load_set", "matched_set", "matched_set_for_file", "save_set",
+    "sets_for",
+]  # fmt: skip

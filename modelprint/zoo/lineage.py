@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 _STEP = re.compile(r"^([a-z][a-z0-9_-]*)\((.*)\)$")
-_ARG = re.compile(r"^[A-Za-z0-9_.+-]+$")
+_ARG = re.compile(r"^[A-Za-z0-9_.:+-]+$")
 ARROW = "->"
 
 
