@@ -683,7 +683,9 @@ def fingerprint_generate(
     data: Annotated[str, typer.Option(help="Seed data: a dataset name, an .npz file or an image folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the key to.")],
     seed: Annotated[int, typer.Option(help="Seed of the query sampler.")] = 0,
-    budget: Annotated[int | None, typer.Option(help="Queries in the key (default: the scheme's).")] = None,
+    budget: Annotated[
+        int | None, typer.Option(min=1, max=1_000_000, help="Queries in the key (default: the scheme's).")
+    ] = None,
     split: Annotated[str | None, typer.Option(help="Split of --data (default test; all for files).")] = None,
     data_root: DataRootOpt = None,
     home: HomeOpt = None,
@@ -751,7 +753,9 @@ def verify_cmd(
         str | None,
         typer.Option(help="Read the suspect at labels | topk:K | probs | logits (default: least)."),
     ] = None,
-    budget: Annotated[int | None, typer.Option(help="Most queries the suspect may be sent.")] = None,
+    budget: Annotated[
+        int | None, typer.Option(min=1, max=10**9, help="Most queries the suspect may be sent.")
+    ] = None,
     calibrate: Annotated[
         str | None,
         typer.Option(
@@ -994,10 +998,12 @@ def results_export(
     home: HomeOpt = None,
 ) -> None:
     """One row per victim, suspect, scheme, seed and threat (columns: `modelprint.bench.export`)."""
-    from modelprint.bench.export import export_rows, write_export
+    from modelprint.bench.export import FORMATS, export_rows, write_export
 
     ws = Workspace.at(home)
     try:
+        if fmt not in FORMATS:
+            raise ValueError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
         if not ws.results_path.is_file():
             raise ValueError(f"no results in {ws.home}: run `modelprint bench run PRESET -f NAME` first")
         with ResultsDB(ws.results_path) as db:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 Output = Literal["labels", "topk", "probs", "logits"]
@@ -129,9 +130,16 @@ class Key:
     def load(cls, directory: str | Path) -> Key:
         directory = Path(directory)
         meta = json.loads((directory / "key.json").read_text())
+        if not isinstance(meta, dict):
+            raise ValueError(f"{directory}: key.json holds a JSON {type(meta).__name__}, not an object")
         if meta.get("format") != "modelprint-key/1":
             raise ValueError(f"{directory}: not a modelprint key (format {meta.get('format')!r})")
-        raw = load_file(str(directory / "key.safetensors"))
+        if not isinstance(meta.get("scheme"), str) or not isinstance(meta.get("config"), dict):
+            raise ValueError(f"{directory}: key.json names no scheme and config")
+        try:
+            raw = load_file(str(directory / "key.safetensors"))
+        except SafetensorError as exc:
+            raise ValueError(f"{directory}: key.safetensors is not readable ({exc})") from None
         extras = {
             k.removeprefix("queries.extras."): v for k, v in raw.items() if k.startswith("queries.extras.")
         }

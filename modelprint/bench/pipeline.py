@@ -13,6 +13,7 @@ import modelprint.fingerprints  # noqa: F401  (registers the fingerprints)
 from modelprint.attacks import AttackContext
 from modelprint.bench.results import ResultsDB, ScoreRecord
 from modelprint.bench.runner import RunStats, run_benchmark
+from modelprint.data import DATASETS
 from modelprint.fingerprints.base import Fingerprint, parse_fingerprint
 from modelprint.models.io import ModelFileError
 from modelprint.report import ScoreRow
@@ -31,6 +32,8 @@ def resolve_preset(name: str, dataset: str | None = None, recipe: str | None = N
     """The registered preset ``name`` on ``dataset`` (default: the preset's) under ``recipe`` (default:
     ``paper`` on CIFAR, ``cpu`` elsewhere; see :mod:`modelprint.zoo.recipes`)."""
     factory = PRESETS.get(name)
+    if dataset:
+        DATASETS.get(dataset)  # an unknown name is one line listing the known ones, before anything runs
     kwargs: dict[str, str] = {"dataset": dataset} if dataset else {}
     if recipe is not None:
         kwargs["recipe"] = recipe

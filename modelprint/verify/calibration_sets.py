@@ -167,16 +167,23 @@ def folder_models(
     weights = {".safetensors", *STATE_DICT_SUFFIXES}
     out: list[CalibrationModel] = []
     no_arch, other = 0, 0
+    broken: list[str] = []
     for entry in sorted(folder.iterdir()):
-        if entry.is_dir() and (entry / "card.json").is_file():
-            card = read_card(entry)
-            out.append(_card_model(card, f"{card.lineage}@{card.sha256[:16]}", entry.name,
-                                   lambda e=entry: load(e)))  # fmt: skip
-        elif entry.is_file() and (entry.suffix.lower() in {".pt2", ".onnx"} or (
-            with_weights and entry.suffix.lower() in weights
-        )):
-            out.append(_file_model(entry, load))
-        elif entry.is_file() and entry.suffix.lower() in weights:
+        try:
+            if entry.is_dir() and (entry / "card.json").is_file():
+                card = read_card(entry)
+                out.append(_card_model(card, f"{card.lineage}@{card.sha256[:16]}", entry.name,
+                                       lambda e=entry: load(e)))  # fmt: skip
+                continue
+            if entry.is_file() and (entry.suffix.lower() in {".pt2", ".onnx"} or (
+                with_weights and entry.suffix.lower() in weights
+            )):  # fmt: skip
+                out.append(_file_model(entry, load))
+                continue
+        except ModelFileError as exc:  # one broken file costs that model, not the verdict: it is said
+            broken.append(str(exc).removeprefix(f"{entry}: ").split(" (")[0])
+            continue
+        if entry.is_file() and entry.suffix.lower() in weights:
             no_arch += 1
         elif not entry.name.startswith("."):
             other += 1
@@ -185,6 +192,8 @@ def folder_models(
         skipped.append(f"{no_arch} weights files (.safetensors/.pt) skipped: reading them needs --arch NAME")
     if other:
         skipped.append(f"{other} entries that are not models")
+    if broken:
+        skipped.append(f"{len(broken)} unreadable models ({'; '.join(sorted(set(broken))[:3])})")
     fix = "pass --arch NAME so the weights files are read" if no_arch else ""
     return CalibrationSet(f"folder {folder}", out, skipped, fix)
 
