@@ -273,7 +273,8 @@ def _write_report(
     )
 
     with ResultsDB(ws.results_path) as db:
-        records = db.records(preset=preset, fingerprints=fingerprints)
+        pairs = None if resolved is None else [(q.victim, q.suspect) for q in resolved.pairs()]
+        records = db.records(preset=preset, fingerprints=fingerprints, pairs=pairs)
         accuracies = db.accuracies(preset=preset)
         detections = [
             d for d in db.detections(preset=preset) if not fingerprints or d.fingerprint in fingerprints
@@ -407,12 +408,12 @@ def bench_run(
     )
     labels = [f"{fp.name}@{b}" for fp in fps for b in sweep] if sweep else [fp.name for fp in fps]
     if json_out:
-        typer.echo(_summary_json(ws, p.name, labels))
+        typer.echo(_summary_json(ws, p, labels))
     elif report:
         _write_report(ws, p, labels, None)
 
 
-def _summary_json(ws: Workspace, preset: str, labels: list[str]) -> str:
+def _summary_json(ws: Workspace, preset: Preset, labels: list[str]) -> str:
     """The summary table of ``preset``'s clean rows as JSON (one object per scheme; NaN as null)."""
     import dataclasses
     import json
@@ -421,7 +422,8 @@ def _summary_json(ws: Workspace, preset: str, labels: list[str]) -> str:
     from modelprint.report import summarise
 
     with ResultsDB(ws.results_path) as db:
-        records = db.records(preset=preset, fingerprints=labels)
+        pairs = [(q.victim, q.suspect) for q in preset.pairs()]
+        records = db.records(fingerprints=labels, pairs=pairs)
     rows = [r for r in report_rows(records, ws.store) if not r.threat]
     summary = summarise(rows, rank=True)
 
@@ -435,7 +437,7 @@ def _summary_json(ws: Workspace, preset: str, labels: list[str]) -> str:
         return value
 
     body = {
-        "preset": preset, "fpr": summary.fpr,
+        "preset": preset.name, "fpr": summary.fpr,
         "schemes": [clean(dataclasses.asdict(f)) for f in summary.fingerprints],
     }  # fmt: skip
     return json.dumps(body)
@@ -497,7 +499,7 @@ def bench_detect(
             )  # fmt: skip
             labels = {fp.name for fp in fps}
             found = [r for r in db.detections(preset=p.name) if r.fingerprint in labels]
-            scored = bool(db.records(preset=p.name))
+            scored = bool(db.records(pairs=[(q.victim, q.suspect) for q in p.pairs()]))
     finally:
         ex.close()
     typer.echo(

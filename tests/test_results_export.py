@@ -68,3 +68,22 @@ def test_version_and_quiet() -> None:
     assert result.exit_code == 0 and result.stdout.startswith("modelprint ")
     result = runner.invoke(app, ["-q", "list", "presets"])
     assert result.exit_code == 0 and "quick" in result.stdout
+
+
+def test_a_presets_results_are_read_by_its_pairs_not_by_the_tag_of_who_scored_them(tmp_path: Path) -> None:
+    """A user's preset sharing a victim with quick gets quick's cached rows for the pairs they share."""
+    from modelprint.bench.results import ResultsDB, ScoreRecord
+    from modelprint.zoo.presets import Preset
+
+    victim, b, c = "train(cnn-m,mnist5k,0)", "train(lenet,mnist5k,9)", "x"
+    a = f"{victim}->quantize(8)"
+    rows = [
+        ScoreRecord("akh", "akh()", 0, victim, s, "", "quick", s == a, "t", 0.5, 100, 0.1, "labels")
+        for s in (a, b, c)
+    ]
+    mine = Preset("mine", "mnist5k", (victim,), (a, b))
+    with ResultsDB(tmp_path / "r.sqlite") as db:
+        db.add_many(rows)
+        assert db.records(preset="mine") == []  # by the tag: nothing, though two pairs are scored
+        got = db.records(preset="mine", pairs=[(q.victim, q.suspect) for q in mine.pairs()])
+    assert sorted(r.suspect for r in got) == sorted([a, b])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,14 +243,17 @@ class ResultsDB:
         preset: str | None = None,
         fingerprints: list[str] | None = None,
         threat: str | None = None,
+        pairs: Collection[tuple[str, str]] | None = None,
     ) -> list[ScoreRecord]:
-        """Stored scores, optionally of one preset, some fingerprint labels and one threat (``""``: clean)."""
+        """Stored scores, optionally of some fingerprint labels and one threat (``""``: clean), and of one
+        preset: by its ``pairs`` (victim, suspect) when given — a score belongs to its pair, whichever preset
+        first computed it — else by the preset name each row was tagged with."""
         sql = (
             "SELECT fingerprint, config, seed, victim, suspect, threat, preset, positive, task, score, "
             "queries, seconds, access FROM scores"
         )
         where, args = [], []
-        if preset is not None:
+        if preset is not None and pairs is None:
             where.append("preset=?")
             args.append(preset)
         if fingerprints:
@@ -262,9 +265,11 @@ class ResultsDB:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY fingerprint, threat, seed, victim, suspect"
+        wanted = None if pairs is None else set(pairs)
         return [
             ScoreRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], r[10], r[11], r[12])
             for r in self._conn.execute(sql, args)
+            if wanted is None or (r[3], r[4]) in wanted
         ]
 
     def key_records(self) -> list[KeyRecord]:
