@@ -237,11 +237,14 @@ def zoo_show(
     typer.echo(format_summary(zoo_summary(p, store)))
 
 
-def _preset_notes(name: str | None) -> dict[str, str]:
+def _preset_notes(preset: str | Preset | None) -> dict[str, str]:
     """A preset's description and what it scaled, for the report's header."""
-    if name is None or name not in PRESETS:
+    if isinstance(preset, Preset):
+        p = preset
+    elif preset is None or preset not in PRESETS:
         return {}
-    p = PRESETS.make(name)
+    else:
+        p = PRESETS.make(preset)
     notes = {"zoo": " ".join(p.description.split())}
     notes.update({f"scaled: {k}": v for k, v in p.scaled.items()})
     return notes
@@ -322,7 +325,7 @@ def _write_report(
     extra.update(detection_sections(detected))
     meta = {
         "preset": preset or ", ".join(sorted({r.preset for r in records})),
-        **_preset_notes(preset),
+        **_preset_notes(resolved or preset),
         "seeds": ", ".join(str(s) for s in sorted({r.seed for r in records})),
         "pairs scored": str(len(records)),
         **({"threats": ", ".join(t for t in matrix.threats if t)} if matrix is not None else {}),

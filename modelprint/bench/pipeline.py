@@ -22,6 +22,7 @@ from modelprint.types import Output
 from modelprint.workspace import Workspace
 from modelprint.zoo.builder import BuildReport, build_zoo, closure
 from modelprint.zoo.executors import Executor, make_executor
+from modelprint.zoo.preset_files import is_preset_file, load_preset_file
 from modelprint.zoo.presets import PRESETS, Preset
 from modelprint.zoo.store import ModelStore
 
@@ -30,7 +31,12 @@ log = logging.getLogger(__name__)
 
 def resolve_preset(name: str, dataset: str | None = None, recipe: str | None = None) -> Preset:
     """The registered preset ``name`` on ``dataset`` (default: the preset's) under ``recipe`` (default:
-    ``paper`` on CIFAR, ``cpu`` elsewhere; see :mod:`modelprint.zoo.recipes`)."""
+    ``paper`` on CIFAR, ``cpu`` elsewhere; see :mod:`modelprint.zoo.recipes`), or the preset of a TOML
+    file (:mod:`modelprint.zoo.preset_files`)."""
+    if is_preset_file(name):
+        if dataset or recipe:
+            raise ValueError(f"{name}: a preset file states its dataset and recipe (no --dataset/--recipe)")
+        return load_preset_file(name)
     factory = PRESETS.get(name)
     if dataset:
         DATASETS.get(dataset)  # an unknown name is one line listing the known ones, before anything runs

@@ -367,6 +367,15 @@ def find_calibration(
                 "" if lineage_or_none(built.victim) else " with the --arch and --dataset it was built with"
             )
         return cal
+    from modelprint.zoo.preset_files import is_preset_file, load_preset_file
+
+    if spec is not None and is_preset_file(spec):
+        file_preset = load_preset_file(spec)
+        cal = preset_models(file_preset, store, input_shape=shape, num_classes=classes,
+                            label=f"preset {file_preset.name} ({spec}) in {home}")  # fmt: skip
+        if cal.fix:
+            cal.fix = f"`modelprint zoo build {spec}`"
+        return cal
     if spec is not None and spec not in PRESETS.names():
         raise ValueError(
             f"--calibrate {spec}: neither a folder, a calibration set in {home} (`modelprint calibrate "
