@@ -573,40 +573,54 @@ def list_cmd(
 
 @app.command("serve")
 def serve_cmd(
-    model: Annotated[str, typer.Argument(help="A zoo lineage in HOME's store, or a saved model folder.")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="A zoo lineage in HOME's store, a saved model folder, or a model file (.pt2, .onnx, "
+            ".safetensors/.pt with --arch), as verify reads them."
+        ),
+    ],
     access: Annotated[str, typer.Option(help="Clients get: labels | topk:K | probs | logits.")] = "labels",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0 = any free port).")] = 8000,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     token: Annotated[
         str | None, typer.Option(envvar="MODELPRINT_TOKEN", help="Require 'Authorization: Bearer TOKEN'.")
     ] = None,
-    max_batch: Annotated[int, typer.Option(help="Most images in one request.")] = 1024,
+    max_batch: Annotated[int, typer.Option(min=1, max=1_000_000, help="Most images in one request.")] = 1024,
     home: HomeOpt = None,
+    arch: ArchOpt = None,
+    arch_kwargs: ArchKwargsOpt = None,
+    num_classes: NumClassesOpt = None,
+    input_shape: InputShapeOpt = None,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    unsafe_pickle: UnsafePickleOpt = False,
 ) -> None:
     """Serve MODEL over HTTP (POST /v1/predict, GET /v1/info) until Ctrl-C."""
     import signal
 
-    from modelprint.models.io import ModelFileError, load_model
-    from modelprint.serving import AccessSpec, serve
+    from modelprint.models.formats import parse_input_shape
+    from modelprint.models.io import ModelFileError
+    from modelprint.models.user import parse_arch_kwargs
+    from modelprint.serving import AccessSpec, is_url, serve
+    from modelprint.verify import resolve_model
 
+    _allow_arch(arch)
     try:
         spec = AccessSpec.parse(access)
-        folder = Path(model)
-        if (folder / "card.json").is_file():
-            classifier = load_model(folder)
-        else:
-            store = Workspace.at(home).store
-            if not store.is_valid(model):
-                raise ValueError(
-                    f"{model!r} is neither a saved model folder nor a built model in {store.root}; "
-                    "build it with `modelprint zoo build PRESET`"
-                )
-            classifier = store.load(model)
+        if is_url(model):
+            raise ValueError(f"{model}: serve answers for a model held here; a URL is served already")
+        shape = parse_input_shape(input_shape) if input_shape else None
+        classifier = resolve_model(
+            model, Workspace.at(home).store, input_shape=shape, num_classes=num_classes, arch=arch,
+            arch_kwargs=parse_arch_kwargs(arch_kwargs), mean=_floats(mean), std=_floats(std),
+            allow_pickle=unsafe_pickle,
+        )  # fmt: skip
         server = serve(
             classifier, access=spec, host=host, port=port, token=token, max_batch=max_batch, start=False
         )
     except (ModelFileError, ValueError, KeyError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(_one_line(exc)) from None
     shape = "x".join(map(str, classifier.input_shape))
     typer.echo(f"serving {classifier.name or model} ({shape}, {classifier.num_classes} classes) at {spec}")
     typer.echo(f"  POST {server.url}/v1/predict   GET {server.url}/v1/info   (Ctrl-C stops)")

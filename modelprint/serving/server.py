@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from modelprint.models.access import Suspect
-from modelprint.models.base import TorchClassifier
+from modelprint.models.base import Classifier
 from modelprint.serving.protocol import (
     BINARY_TYPE,
     INFO_PATH,
@@ -189,7 +189,7 @@ class ModelServer:
 
     def __init__(
         self,
-        model: TorchClassifier,
+        model: Classifier,
         *,
         access: str | AccessSpec = "labels",
         host: str = "127.0.0.1",
@@ -315,7 +315,7 @@ class ModelServer:
 
 
 def serve(
-    model: TorchClassifier,
+    model: Classifier,
     *,
     access: str | AccessSpec = "labels",
     host: str = "127.0.0.1",
