@@ -1,11 +1,30 @@
-"""A tiny typed registry: ``@REG.register("name")`` on a class or factory, ``REG.make("name", **kw)``."""
+"""A tiny typed registry: ``@REG.register("name")`` on a class or factory, ``REG.make("name", **kw)``.
+
+A registry with an entry-point ``group`` is extended by installed packages (plugins): an entry point
+``name = package.module:obj`` in group ``modelprint.<kind>s`` registers ``obj`` under ``name`` the first
+time that name is asked for or the names are listed, in whatever process asks (the CLI, a local worker, a
+Dask worker), so a user's package extends modelprint without forking it. A plugin that fails to load, or
+that reuses a built-in name, is left out with one warning line."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+_ENTRY_POINTS: dict[str, list[EntryPoint]] = {}
+"""Installed entry points per group, read once per process (:func:`refresh_plugins` reads them again)."""
+
+
+def refresh_plugins() -> None:
+    """Read the installed plugins again (after installing a package into a running process)."""
+    import importlib
+
+    importlib.invalidate_caches()
+    _ENTRY_POINTS.clear()
 
 
 class UnknownNameError(KeyError):
@@ -18,10 +37,12 @@ class UnknownNameError(KeyError):
 class Registry(Generic[T]):
     """Names -> constructors of ``T``. One registry per kind of part (fingerprint, attack, ...)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, group: str | None = None) -> None:
         self.kind = kind
+        self.group = group
         self._entries: dict[str, Callable[..., T]] = {}
         self._docs: dict[str, str] = {}
+        self._failed: set[str] = set()
 
     def register(self, name: str, doc: str | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator registering a class or factory under ``name`` (names are unique)."""
@@ -37,6 +58,8 @@ class Registry(Generic[T]):
         return deco
 
     def get(self, name: str) -> Callable[..., T]:
+        if name not in self._entries:
+            self._discover(name)
         try:
             return self._entries[name]
         except KeyError:
@@ -47,13 +70,45 @@ class Registry(Generic[T]):
         return self.get(name)(**kwargs)
 
     def names(self) -> list[str]:
+        self._discover(None)
         return sorted(self._entries)
+
+    def _plugins(self) -> list[EntryPoint]:
+        if self.group is None:
+            return []
+        if self.group not in _ENTRY_POINTS:
+            try:
+                _ENTRY_POINTS[self.group] = list(entry_points(group=self.group))
+            except Exception as exc:  # broken metadata of some installed package: no plugins, said once
+                log.warning("cannot read the %s plugins (%s)", self.kind, exc)
+                _ENTRY_POINTS[self.group] = []
+        return _ENTRY_POINTS[self.group]
+
+    def _discover(self, name: str | None) -> None:
+        """Register the plugins named ``name`` (every plugin of the group when None) not yet registered."""
+        for ep in self._plugins():
+            if (name is not None and ep.name != name) or ep.name in self._entries or ep.name in self._failed:
+                continue
+            try:
+                obj = ep.load()
+            except Exception as exc:  # a plugin may fail in any way: it is left out, the run goes on
+                self._failed.add(ep.name)
+                log.warning("%s plugin %r (%s) failed to load: %s", self.kind, ep.name, ep.value, exc)
+                continue
+            if ep.name not in self._entries:  # importing it may have registered it already
+                if not callable(obj):
+                    self._failed.add(ep.name)
+                    log.warning("%s plugin %r (%s) is not a class or factory", self.kind, ep.name, ep.value)
+                    continue
+                self.register(ep.name)(obj)
 
     def describe(self, name: str) -> str:
         self.get(name)
         return self._docs[name]
 
     def __contains__(self, name: object) -> bool:
+        if isinstance(name, str) and name not in self._entries:
+            self._discover(name)
         return name in self._entries
 
     def __len__(self) -> int:

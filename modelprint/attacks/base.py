@@ -82,7 +82,7 @@ class Modification(ABC):
         return getattr(self, "registered_name", type(self).__name__.lower())
 
 
-ATTACKS: Registry[Modification] = Registry("attack")
+ATTACKS: Registry[Modification] = Registry("attack", group="modelprint.attacks")
 
 _RNG_LOCK = threading.Lock()
 

@@ -63,7 +63,7 @@ class RawData:
         self.labels.flags.writeable = False
 
 
-DATASETS: Registry[RawData] = Registry("dataset")
+DATASETS: Registry[RawData] = Registry("dataset", group="modelprint.datasets")
 
 
 # --------------------------------------------------------------------------------------------- pickles

@@ -93,7 +93,7 @@ class Fingerprint:
         return detector.score(key.reference, answers)
 
 
-FINGERPRINTS: Registry[Fingerprint] = Registry("fingerprint")
+FINGERPRINTS: Registry[Fingerprint] = Registry("fingerprint", group="modelprint.fingerprints")
 
 MAX_BUDGET = 1_000_000
 """The most queries one fingerprint may ask (a budget is a count of images sent to a suspect)."""

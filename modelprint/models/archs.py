@@ -40,7 +40,7 @@ __all__ = [
     "build_arch",
 ]
 
-ARCHS: Registry[nn.Module] = Registry("architecture")
+ARCHS: Registry[nn.Module] = Registry("architecture", group="modelprint.architectures")
 
 
 def _positive(name: str, value: object) -> int:

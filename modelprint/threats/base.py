@@ -190,7 +190,7 @@ class ThreatChain(Threat):
         return model
 
 
-THREATS: Registry[Threat] = Registry("threat")
+THREATS: Registry[Threat] = Registry("threat", group="modelprint.threats")
 
 T = typing.TypeVar("T", bound=type[Threat])
 

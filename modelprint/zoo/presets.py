@@ -45,7 +45,7 @@ class Preset:
         return out
 
 
-PRESETS: Registry[Preset] = Registry("preset")
+PRESETS: Registry[Preset] = Registry("preset", group="modelprint.presets")
 
 
 def train_id(arch: str, dataset: str, seed: int, **kwargs: object) -> str:
