@@ -47,6 +47,11 @@ class Queries:
         if self.labels is not None and self.labels.shape[0] != self.inputs.shape[0]:
             raise ValueError("queries: labels and inputs differ in length")
 
+    def __repr__(self) -> str:
+        extras = f", extras {sorted(self.extras)}" if self.extras else ""
+        labelled = ", labelled" if self.labels is not None else ""
+        return f"Queries({len(self)} × {'x'.join(map(str, self.inputs.shape[1:]))}{labelled}{extras})"
+
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
 
@@ -108,6 +113,12 @@ class Key:
     @property
     def num_queries(self) -> int:
         return len(self.queries)
+
+    def __repr__(self) -> str:  # a notebook shows what the key is, not its tensors
+        shape = "x".join(map(str, self.queries.inputs.shape[1:]))
+        victim = self.config.get("victim", "?")
+        ref = tuple(self.reference.shape)
+        return f"Key({self.scheme}, {self.num_queries} queries of {shape}, reference {ref}, victim {victim})"
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)

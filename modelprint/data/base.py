@@ -32,6 +32,10 @@ class Dataset:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    def __repr__(self) -> str:  # a notebook shows the dataset, not its tensors
+        shape = "x".join(map(str, self.input_shape))
+        return f"Dataset({self.name}, {len(self)} images of {shape}, {self.num_classes} classes)"
+
     @property
     def input_shape(self) -> tuple[int, int, int]:
         c, h, w = self.images.shape[1:]

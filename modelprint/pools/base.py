@@ -83,6 +83,10 @@ class Pool:
         if not self.positives or not self.negatives:
             raise ValueError("a pool needs at least one positive and one negative model")
 
+    def __repr__(self) -> str:  # a notebook shows the pool's make-up, not its models' weights
+        gan = ", with a GAN" if self.gan is not None else ""
+        return f"Pool({len(self.positives)} positive and {len(self.negatives)} negative models{gan})"
+
     def split(self, fraction: float, *, seed: int) -> tuple[Pool, Pool]:
         """A seeded (train, validation) split of both sides; each part keeps at least one model per side."""
         gen = torch.Generator().manual_seed(seed)
