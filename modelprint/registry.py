@@ -9,6 +9,7 @@ that reuses a built-in name, is left out with one warning line."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from typing import Generic, TypeVar
@@ -25,6 +26,50 @@ def refresh_plugins() -> None:
 
     importlib.invalidate_caches()
     _ENTRY_POINTS.clear()
+
+
+_SIGNATURE = re.compile(r"^``[^`]*``\s*[:.]\s*")
+_TAGS = re.compile(r"\s*(\[[PCDQR]\])+")
+_SPEC = re.compile(r"spec §[\d.]+(\([a-z]\))?[,;:]?\s*")
+_ROLE = re.compile(r":[a-z]+:`~?([^`]*)`")
+SUMMARY_CHARS = 150
+"""The longest one-line summary ``modelprint list`` prints."""
+_NOT_AN_END = ("al", "e.g", "i.e", "i.i.d", "vs", "cf", "approx", "resp", "etc")
+
+
+def plain_sentence(doc: str) -> str:
+    """The first sentence of a docstring in plain words: no call signature in front, no provenance tags
+    (``[P]`` and friends), no spec references and no reStructuredText markup (what ``modelprint list``
+    shows)."""
+    text = " ".join(doc.split())
+    text = _SIGNATURE.sub("", text)
+    text = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text)
+    text = _SPEC.sub("", _TAGS.sub("", text)).replace("``", "")
+    text = re.sub(r"\(\s*[,;:]\s*", "(", text)  # what a removed tag or reference leaves behind
+    text = re.sub(r"\s*\(\s*\)", "", text)
+    text = re.sub(r"\s+([,;:)])", r"\1", text)
+    for m in re.finditer(r"([.;:])\s+(?=[A-Z(*])", text):
+        word = text[: m.start()].rsplit(" ", 1)[-1].lower()
+        if m.group(1) == "." and word.strip(".()") not in _NOT_AN_END:
+            text = text[: m.start() + 1]
+            break
+    text = _shortened(text.strip())
+    return text[:1].upper() + text[1:]
+
+
+def _shortened(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """``text`` if it fits in ``limit`` characters, else its longest leading clauses that do (cut after a
+    ``;``, a ``,`` or a ``:`` outside parentheses), ending in a full stop: never a cut-off word."""
+    if len(text) <= limit:
+        return text if text.endswith((".", "!", "?")) else text + "."
+    depth, best = 0, -1
+    for i, ch in enumerate(text[:limit]):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch in ";,:" and depth == 0 and i > 20:
+            best = i
+    if best < 0:
+        return text if text.endswith(".") else text + "."
+    return text[:best].rstrip() + "."
 
 
 class UnknownNameError(KeyError):
@@ -51,8 +96,7 @@ class Registry(Generic[T]):
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = factory
-            text = doc or (factory.__doc__ or "").strip().splitlines()
-            self._docs[name] = text if isinstance(text, str) else (text[0] if text else "")
+            self._docs[name] = plain_sentence(doc or factory.__doc__ or "")
             return factory
 
         return deco

@@ -33,7 +33,12 @@ def ipguard(
     return Fingerprint("ipguard", sampler, HardLabels(), MatchRate(), budget)
 
 
-@FINGERPRINTS.register("ipguard-qurd")
+@FINGERPRINTS.register(
+    "ipguard-qurd",
+    doc=(
+        "IPGuard as QuRD runs it: each boundary point stops at its first label change; label-only."
+    ),
+)
 def ipguard_qurd(
     *,
     budget: int = 100,

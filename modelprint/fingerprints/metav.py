@@ -17,7 +17,13 @@ from modelprint.queries.metav import (
 from modelprint.representations.scores import Probabilities
 
 
-@FINGERPRINTS.register("metav")
+@FINGERPRINTS.register(
+    "metav",
+    doc=(
+        "Probability queries and a verifier network trained jointly on a pool of derived and "
+        "independent models; probability access."
+    ),
+)
 def metav(
     *,
     budget: int = 100,

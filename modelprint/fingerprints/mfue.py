@@ -22,7 +22,13 @@ from modelprint.queries.mfue import (
 from modelprint.representations.losses import ProbeLoss, TrueLabelLoss
 
 
-@FINGERPRINTS.register("mfue-w")
+@FINGERPRINTS.register(
+    "mfue-w",
+    doc=(
+        "Unlearnable triggers, per-trigger loss, fraction within ±50 % of the source's loss; "
+        "probability access."
+    ),
+)
 def mfue_w(
     *,
     budget: int = 100,
@@ -52,7 +58,13 @@ def mfue_w(
     return Fingerprint("mfue-w", sampler, TrueLabelLoss(), IntervalMatch(tau, one_sided), budget)
 
 
-@FINGERPRINTS.register("mfue-b")
+@FINGERPRINTS.register(
+    "mfue-b",
+    doc=(
+        "Unlearnable triggers under Gaussian probes, label agreement per trigger, interval test; "
+        "label-only."
+    ),
+)
 def mfue_b(
     *,
     budget: int = 10_000,
@@ -81,7 +93,12 @@ def mfue_b(
     return Fingerprint("mfue-b", sampler, ProbeLoss(PREFIX), IntervalMatch(tau, one_sided), budget)
 
 
-@FINGERPRINTS.register("mfue-w-rank")
+@FINGERPRINTS.register(
+    "mfue-w-rank",
+    doc=(
+        "Ours, not MFUE's: MFUE-w's triggers and per-trigger losses compared by rank correlation."
+    ),
+)
 def mfue_w_rank(
     *,
     budget: int = 100,

@@ -197,8 +197,7 @@ T = typing.TypeVar("T", bound=type[Threat])
 
 def register_threat(cls: T) -> T:
     """Class decorator: register a threat dataclass under its ``name`` (described by its first sentence)."""
-    text = " ".join((cls.__doc__ or "").split())
-    THREATS.register(cls.name, doc=text.split(". ")[0].removesuffix("."))(cls)
+    THREATS.register(cls.name)(cls)
     return cls
 
 
