@@ -245,7 +245,7 @@ def _preset_notes(preset: str | Preset | None) -> dict[str, str]:
         return {}
     else:
         p = PRESETS.make(preset)
-    notes = {"zoo": " ".join(p.description.split())}
+    notes = {"zoo": " ".join(p.description.split()).replace("``", "")}
     notes.update({f"scaled: {k}": v for k, v in p.scaled.items()})
     return notes
 
@@ -329,7 +329,7 @@ def _write_report(
         "seeds": ", ".join(str(s) for s in sorted({r.seed for r in records})),
         "pairs scored": str(len(records)),
         **({"threats": ", ".join(t for t in matrix.threats if t)} if matrix is not None else {}),
-        "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
     }
     path = render_html(

@@ -158,6 +158,18 @@ def test_render_html(tmp_path: Path):
     assert '<td class="num">0.625</td>' in html  # beta finetune AUC
     assert '<td>pos0</td><td>positive</td><td>same</td><td class="num">0.900</td>' in html
 
+    # a report a person can read: a table of contents whose every entry exists, tables that scroll in
+    # their own box, long ones collapsed, one date row
+    links = re.findall(r'<li><a href="#([a-z0-9-]+)">', html)
+    assert links[:3] == ["summary", "per-task", "per-seed"] and "notes" in links and "raw" in links
+    assert all(f'id="{ident}"' in html for ident in links)
+    assert html.count('<div class="scroll"><table>') == html.count("<table>") > 3
+    assert html.count(">date<") == 1
+    long = render_html([*_rows(), *(ScoreRow("alpha", 0, "victim", f"extra{i}", False, "independent", 0.1,
+                                             100, 0.001) for i in range(40))], tmp_path / "long.html",
+                       title="long").read_text()  # fmt: skip
+    assert "<details><summary>" in long and "rows</summary>" in long
+
 
 def test_render_html_failure_keeps_old_file(tmp_path: Path):
     path = tmp_path / "report.html"

@@ -1,4 +1,9 @@
-"""Jinja2 template of the HTML report (kept in Python so that it ships without package-data settings)."""
+"""Jinja2 template of the HTML report (kept in Python so that it ships without package-data settings).
+A table of contents links every section; every table scrolls inside its own box, and one of more than
+:data:`COLLAPSE_ROWS` rows is collapsed (``<details>``)."""
+
+COLLAPSE_ROWS = 25
+"""Tables and text sections longer than this are collapsed until opened."""
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -20,6 +25,10 @@ tr.neg td { color: #555; }
 img { max-width: 100%; height: auto; }
 pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; }
 .note { color: #666; font-size: 0.9em; }
+.scroll { max-width: 100%; overflow-x: auto; }
+nav.toc { background: #f7f7f7; padding: 0.5em 1em; margin: 1em 0; }
+nav.toc ol { margin: 0.3em 0; padding-left: 1.5em; columns: 2; }
+details > summary { cursor: pointer; color: #444; margin: 0.5em 0; }
 </style>
 </head>
 <body>
@@ -29,6 +38,10 @@ pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; }
 {% for key, value in meta %}<tr><th>{{ key }}</th><td>{{ value }}</td></tr>
 {% endfor %}</table>
 {% endif %}
+
+<nav class="toc" aria-label="Contents"><strong>Contents</strong>
+<ol>{% for id, heading in toc %}<li><a href="#{{ id }}">{{ heading }}</a></li>{% endfor %}</ol>
+</nav>
 
 <h2 id="summary">Summary</h2>
 <p class="note">Per seed, the metrics are computed over all (victim, suspect) pairs of that seed;
@@ -63,10 +76,12 @@ values are mean ± std over seeds. Costs are per verification (one suspect).</p>
 {{ table(suspects) }}
 
 {% for section in extra_sections %}
-<h2>{{ section.heading }}</h2>
-{% if section.kind == "html" %}<div>{{ section.body }}</div>
+<h2 id="{{ section.id }}">{{ section.heading }}</h2>
+{% if section.kind == "html" %}<div class="scroll">{{ section.body }}</div>
 {% elif section.kind == "image" %}
 <img src="data:image/png;base64,{{ section.body }}" alt="{{ section.heading }}">
+{% elif section.body.count("\n") > COLLAPSE_ROWS %}
+<details><summary>{{ section.body.count("\n") + 1 }} lines</summary><pre>{{ section.body }}</pre></details>
 {% else %}<pre>{{ section.body }}</pre>
 {% endif %}
 {% endfor %}
@@ -75,13 +90,15 @@ values are mean ± std over seeds. Costs are per verification (one suspect).</p>
 """
 
 TABLE_MACRO = """{% macro table(t) -%}
-<table>
+{% if t.rows | length > COLLAPSE_ROWS %}<details><summary>{{ t.rows | length }} rows</summary>{% endif %}
+<div class="scroll"><table>
 <thead><tr>{% for h in t.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
 <tbody>
 {% for row in t.rows %}<tr{% if row.cls %} class="{{ row.cls }}"{% endif %}>
 {%- for cell in row.cells %}<td{% if t.num[loop.index0] %} class="num"{% endif %}>{{ cell }}</td>{% endfor -%}
 </tr>
 {% endfor %}</tbody>
-</table>
+</table></div>
+{% if t.rows | length > COLLAPSE_ROWS %}</details>{% endif %}
 {%- endmacro %}
 """

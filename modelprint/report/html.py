@@ -12,6 +12,7 @@ import io
 import logging
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from modelprint.metrics import roc_auc, roc_curve
-from modelprint.report._template import TABLE_MACRO, TEMPLATE
+from modelprint.report._template import COLLAPSE_ROWS, TABLE_MACRO, TEMPLATE
 from modelprint.report.rows import ScoreRow
 from modelprint.report.summary import (
     Summary,
@@ -223,14 +224,31 @@ def _extra(sections: Mapping[str, ExtraSection] | Sequence[tuple[str, ExtraSecti
         return []
     items = sections.items() if isinstance(sections, Mapping) else sections
     out = []
+    taken: set[str] = set(CORE_SECTIONS)
     for heading, body in items:
+        ident = _slug(heading, taken)
         if isinstance(body, Figure):
-            out.append({"heading": heading, "kind": "image", "body": _png(body)})
+            out.append({"heading": heading, "id": ident, "kind": "image", "body": _png(body)})
         elif isinstance(body, Markup):
-            out.append({"heading": heading, "kind": "html", "body": body})
+            out.append({"heading": heading, "id": ident, "kind": "html", "body": body})
         else:
-            out.append({"heading": heading, "kind": "text", "body": str(body)})
+            out.append({"heading": heading, "id": ident, "kind": "text", "body": str(body)})
     return out
+
+
+CORE_SECTIONS = {"summary": "Summary", "per-task": "Per attack", "per-seed": "Per seed", "plots": "Plots",
+                 "suspects": "Suspects"}  # fmt: skip
+"""The report's own sections (id → heading), before the extra ones."""
+
+
+def _slug(heading: str, taken: set[str]) -> str:
+    """A unique HTML id for ``heading``."""
+    base = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-") or "section"
+    ident, k = base, 2
+    while ident in taken:
+        ident, k = f"{base}-{k}", k + 1
+    taken.add(ident)
+    return ident
 
 
 PLOTTED = 12
@@ -278,8 +296,13 @@ def render_html(
     if not any(k == "date" for k, _ in meta_items):
         meta_items.append(("date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")))
     env = Environment(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True)
+    env.globals["COLLAPSE_ROWS"] = COLLAPSE_ROWS
     template = env.from_string(TABLE_MACRO + TEMPLATE)
+    extras = _extra(extra_sections)
+    toc = [(k, v) for k, v in CORE_SECTIONS.items() if k != "per-task" or summary.tasks]
+    toc += [(e["id"], e["heading"]) for e in extras]
     html = template.render(
+        toc=toc,
         title=title,
         meta=meta_items,
         summary=_summary_table(summary),
@@ -291,7 +314,7 @@ def render_html(
         per_seed=_per_seed_table(summary),
         plots=[_roc_plot(rows, drawn, fpr), _distribution_plot(rows, summary, drawn)],
         suspects=_suspects_table(rows, summary, fingerprints),
-        extra_sections=_extra(extra_sections),
+        extra_sections=extras,
     )
     out = Path(path)
     atomic_write_text(out, html)
