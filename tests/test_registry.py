@@ -48,4 +48,5 @@ def test_list_summaries_are_one_plain_sentence() -> None:
     for reg in (FINGERPRINTS, ATTACKS, THREATS):
         for name in reg.names():
             text = reg.describe(name)
-            assert text.endswith(".") and "[P]" not in text and "spec §" not in text and "``" not in text, name
+            assert text.endswith("."), name
+            assert "[P]" not in text and "spec §" not in text and "``" not in text, name
