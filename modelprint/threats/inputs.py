@@ -3,16 +3,20 @@
 MFUE suite [P] (Xu et al., KDD'26): ``crop``, ``flip``, ``rotate``, ``gaussian-noise``, ``blur``. FBI/QuRD
 suite [C] (Maho et al. TIFS'23; Godinot et al. AAAI'25): ``jpeg``, ``equalize``, ``posterize``. All work on
 [0,1] NCHW batches of any size and channel count; random ones draw per image from the wrapper's seeded
-generator. JPEG, equalisation and posterisation act on 8-bit pixels, as the reference code (PIL) does."""
+generator. JPEG, equalisation and posterisation are Pillow's, on 8-bit pixels, as in the reference code."""
 
 from __future__ import annotations
 
+import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageOps
 
 from modelprint.threats.base import InputThreat, ThreatSpecError, register_threat
 
@@ -26,7 +30,6 @@ __all__ = [
     "Posterize",
     "Rotate",
     "jpeg_compress",
-    "quant_table",
 ]
 
 
@@ -161,85 +164,51 @@ class Blur(InputThreat):
         return F.conv2d(y, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
-# JPEG (ITU-T T.81 Annex K): the example luminance and chrominance quantisation tables.
-_LUMA = (
-    (16, 11, 10, 16, 24, 40, 51, 61),
-    (12, 12, 14, 19, 26, 58, 60, 55),
-    (14, 13, 16, 24, 40, 57, 69, 56),
-    (14, 17, 22, 29, 51, 87, 80, 62),
-    (18, 22, 37, 56, 68, 109, 103, 77),
-    (24, 35, 55, 64, 81, 104, 113, 92),
-    (49, 64, 78, 87, 103, 121, 120, 101),
-    (72, 92, 95, 98, 112, 100, 103, 99),
-)
-_CHROMA = (
-    (17, 18, 24, 47, 99, 99, 99, 99),
-    (18, 21, 26, 66, 99, 99, 99, 99),
-    (24, 26, 56, 99, 99, 99, 99, 99),
-    (47, 66, 99, 99, 99, 99, 99, 99),
-    *((99,) * 8 for _ in range(4)),
-)
+def _planes(x: torch.Tensor) -> list[list[np.ndarray]]:
+    """Each image of a [0,1] batch as the 8-bit planes PIL codes: one RGB array (H,W,3) for 3 channels, one
+    grey array per channel otherwise."""
+    u8 = _to_u8(x).to(torch.uint8).numpy()
+    if x.shape[1] == 3:
+        return [[np.ascontiguousarray(img.transpose(1, 2, 0))] for img in u8]
+    return [[np.ascontiguousarray(plane) for plane in img] for img in u8]
 
 
-def quant_table(quality: int, chroma: bool = False) -> torch.Tensor:
-    """The 8×8 table at ``quality`` (1..100) with the IJG scaling: 5000/q below 50, 200 − 2q above,
-    entries floor((T·s + 50)/100) clamped to [1, 255] (baseline)."""
-    if not 1 <= quality <= 100:
-        raise ValueError(f"JPEG quality must lie in 1..100, got {quality}")
-    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
-    base = torch.tensor(_CHROMA if chroma else _LUMA, dtype=torch.float64)
-    return torch.floor((base * scale + 50) / 100).clamp(1, 255)
+def _from_planes(planes: list[list[np.ndarray]], like: torch.Tensor) -> torch.Tensor:
+    if like.shape[1] == 3:
+        arr = np.stack([p[0].transpose(2, 0, 1) for p in planes])
+    else:
+        arr = np.stack([np.stack(p) for p in planes])
+    return (torch.from_numpy(arr.astype(np.float32)) / 255.0).to(like.dtype)
 
 
-def _dct_matrix() -> torch.Tensor:
-    k = torch.arange(8, dtype=torch.float64).view(-1, 1)
-    n = torch.arange(8, dtype=torch.float64).view(1, -1)
-    m = torch.cos((2 * n + 1) * k * math.pi / 16) * math.sqrt(2 / 8)
-    m[0] /= math.sqrt(2)
-    return m  # orthonormal DCT-II: the 2-D transform D B Dᵀ is T.81's FDCT
-
-
-def _code_planes(planes: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
-    """Blockwise DCT → quantise (round) → dequantise → IDCT of sample planes (N,C,H,W) in 0..255 with
-    H, W multiples of 8; ``tables`` (C,8,8)."""
-    n, c, h, w = planes.shape
-    d = _dct_matrix()
-    blocks = (planes - 128.0).view(n, c, h // 8, 8, w // 8, 8).permute(0, 1, 2, 4, 3, 5)
-    coef = d @ blocks @ d.T
-    q = tables.view(1, c, 1, 1, 8, 8)
-    rec = d.T @ (torch.round(coef / q) * q) @ d
-    return (rec + 128.0).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w)
+def _pil_map(x: torch.Tensor, op: Callable[[Image.Image], Image.Image]) -> torch.Tensor:
+    """``op`` on every image of ``x`` as PIL images (RGB for 3 channels, else per channel grey)."""
+    out = []
+    for image in _planes(x):
+        out.append([np.asarray(op(Image.fromarray(p, "RGB" if p.ndim == 3 else "L"))) for p in image])
+    return _from_planes(out, x)
 
 
 def jpeg_compress(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """JPEG round trip of a [0,1] batch, written here (baseline, 4:4:4; the entropy coding is lossless and
-    skipped): 8-bit samples; colour (C=3) in JFIF YCbCr with the chrominance table on Cb/Cr, any other
-    channel count coded per channel with the luminance table; edges replicated to whole 8×8 blocks."""
-    c, h, w = x.shape[1:]
-    v = _to_u8(x).double()
-    if c == 3:
-        r, g, b = v[:, 0], v[:, 1], v[:, 2]
-        y = 0.299 * r + 0.587 * g + 0.114 * b
-        cb = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b
-        cr = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b
-        v = torch.stack([y, cb, cr], dim=1).round().clamp(0, 255)
-        tables = torch.stack([quant_table(quality), quant_table(quality, True), quant_table(quality, True)])
-    else:
-        tables = quant_table(quality).expand(c, 8, 8)
-    ph, pw = -h % 8, -w % 8
-    padded = F.pad(v, (0, pw, 0, ph), mode="replicate") if ph or pw else v
-    out = _code_planes(padded, tables)[:, :, :h, :w].round().clamp(0, 255)
-    if c == 3:
-        y, cb, cr = out[:, 0], out[:, 1] - 128, out[:, 2] - 128
-        out = torch.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], dim=1)
-        out = out.round().clamp(0, 255)
-    return (out / 255.0).to(x.dtype)
+    """JPEG round trip of a [0,1] batch through libjpeg (Pillow), as the reference code does: 8-bit
+    samples, baseline, 4:4:4 (no chroma subsampling); colour (C=3) as RGB, any other channel count coded
+    per channel as grey. libjpeg is deterministic, so the same batch always gives the same bytes."""
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must lie in 1..100, got {quality}")
+
+    def round_trip(img: Image.Image) -> Image.Image:
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=quality, subsampling=0)
+        buf.seek(0)
+        return Image.open(buf).convert(img.mode)
+
+    return _pil_map(x, round_trip)
 
 
 @register_threat
 @dataclass(frozen=True)
 class Jpeg(InputThreat):
-    """JPEG compression at quality ``q`` (FBI [C]: 30…90; own implementation, see :func:`jpeg_compress`)."""
+    """JPEG compression at quality ``q`` (FBI [C]: 30…90), through libjpeg (Pillow), 4:4:4."""
 
     q: int = 75
     name: ClassVar[str] = "jpeg"
@@ -255,22 +224,13 @@ class Jpeg(InputThreat):
 @register_threat
 @dataclass(frozen=True)
 class Equalize(InputThreat):
-    """Histogram equalisation per image and channel on 8-bit levels (FBI [C]), with PIL's
-    ``ImageOps.equalize`` mapping: step = (pixels − count of the top level) // 255, level i ↦
-    (step//2 + #pixels below i) // step; images with a single level, or step 0, are unchanged."""
+    """Histogram equalisation per image and channel on 8-bit levels (FBI [C]): Pillow's
+    ``ImageOps.equalize``, as the reference code."""
 
     name: ClassVar[str] = "equalize"
 
     def transform(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        n, c, h, w = x.shape
-        v = _to_u8(x).view(n * c, h * w)
-        hist = torch.zeros(n * c, 256, dtype=torch.long).scatter_add_(1, v, torch.ones_like(v))
-        top = hist.gather(1, v.max(dim=1, keepdim=True).values)
-        step = (h * w - top) // 255
-        below = hist.cumsum(1) - hist
-        lut = ((step // 2 + below) // step.clamp_min(1)).clamp_max(255)
-        lut = torch.where(step > 0, lut, torch.arange(256).expand_as(lut))
-        return (lut.gather(1, v).view(n, c, h, w).to(x.dtype)) / 255.0
+        return _pil_map(x, ImageOps.equalize)
 
 
 @register_threat
@@ -286,5 +246,5 @@ class Posterize(InputThreat):
             raise ThreatSpecError(f"posterize: bits must lie in 1..8, got {self.bits}")
 
     def transform(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        mask = (0xFF << (8 - self.bits)) & 0xFF
-        return (_to_u8(x) & mask).to(x.dtype) / 255.0
+        bits = self.bits
+        return _pil_map(x, lambda img: ImageOps.posterize(img, bits))
