@@ -63,6 +63,10 @@ def build_preset(
     ctx = AttackContext(preset.dataset, data_root=data_root)
     todo = closure(preset.lineages())
     bar = tqdm(total=len(todo), desc=f"zoo {preset.name}", unit="model", disable=not progress)
+    done = sum(ws.store.is_valid(lin) for lin in todo)
+    if done and progress:  # resuming: say so before the bar starts
+        left = len(todo) - done
+        bar.write(f"zoo {preset.name}: {done} of {len(todo)} models already built, {left} to build")
 
     def tick(lineage: str, built: bool) -> None:
         bar.set_postfix_str(("built " if built else "cached ") + lineage[-40:])

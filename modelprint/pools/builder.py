@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tqdm.auto import tqdm
+
 from modelprint.attacks.base import AttackContext
 from modelprint.gan import GanStore
 from modelprint.pools.base import Pool, PoolSpec
@@ -39,7 +41,9 @@ def build_pool(
     """Build (or reuse) the pool ``spec`` of the victim lineage ``victim`` in ``store`` and load it; a GAN
     named by ``spec.gan`` is trained on ``ctx``'s owner split (or reused) under ``<store>/gans``."""
     positives, negatives = spec.lineages(victim)
-    build_zoo([*positives, *negatives], store, ctx, executor=executor)
+    members = [*positives, *negatives]
+    with tqdm(total=len(members), desc="pool", unit="model", disable=None, leave=False) as bar:
+        build_zoo(members, store, ctx, executor=executor, on_model=lambda _lin, _built: bar.update())
     gan = GanStore(store.root).get(spec.gan, ctx) if spec.gan is not None else None
     return Pool(
         tuple(store.load(lin, device=device) for lin in positives),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from modelprint.calibration import (
     ScoreCache,
@@ -137,6 +138,8 @@ def calibration_scores(
     table = np.empty((len(models), len(keys)))
     loaded: dict[str, Classifier] = {}
     cached = 0
+    # a bar on a terminal only (tqdm's disable=None): calibrating a fresh set scores every model
+    bar = tqdm(total=len(models) * len(keys), desc="calibration", unit="score", disable=None, leave=False)
     for j, lk in enumerate(keys):
         fp = lk.fingerprint
         level = fp.needs  # calibration models answer at the scheme's least level (top-k: the suspect's k)
@@ -147,6 +150,7 @@ def calibration_scores(
         for i, m in enumerate(models):
             ident = f"{m.ident}|{tag}"
             hit = cache.get(ident) if cache is not None else None
+            bar.update()
             if hit is not None:
                 table[i, j] = hit
                 cached += 1
@@ -165,6 +169,7 @@ def calibration_scores(
                 cache.put(ident, float(table[i, j]))
         if cache is not None and fresh:
             cache.save()
+    bar.close()
     return table, cached
 
 
