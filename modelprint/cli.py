@@ -752,7 +752,10 @@ def fingerprint_generate(
             lineage = pool_victim(victim, ws.store)
             ctx = AttackContext(ws.store.card(lineage).dataset, data_root=data_root)
             pool = build_pool(fp.pool_spec, lineage, ws.store, ctx)
-        key = fp.generate(model, seeds, seed=seed, pool=pool)
+        from modelprint.ops.convergence import key_progress
+
+        with key_progress(f"key {fp.name}"):
+            key = fp.generate(model, seeds, seed=seed, pool=pool)
         key.save(out)
     except (ValueError, KeyError, RuntimeError, OSError) as exc:
         raise _fail(_one_line(exc)) from None

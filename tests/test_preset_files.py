@@ -116,7 +116,8 @@ def test_a_toml_zoo_of_the_users_class_is_built_benchmarked_and_calibrates(
     assert summary["preset"] == "mine" and (akh["n_positives"], akh["n_negatives"]) == (3, 5), akh
     assert akh["auc_mean"] > 0.9, akh  # the source itself and 2 disguises against 5 independents
     csv = tmp_path / "results.csv"
-    code, out, err = invoke("results", "export", "--format", "csv", "-o", str(csv), "--preset", str(zoo), *home)
+    code, out, err = invoke("results", "export", "--format", "csv", "-o", str(csv), "--preset", str(zoo),
+                            *home)  # fmt: skip
     assert code == 0, out + err
     lines = csv.read_text().strip().splitlines()
     assert len(lines) == 1 + 8 and "victim" in lines[0] and all(OWN in line for line in lines[1:])

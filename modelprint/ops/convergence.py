@@ -13,9 +13,28 @@ can retire each point on its own."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+from tqdm.auto import tqdm
+
+_progress: list[tqdm] = []
+"""The bar every :class:`Plateau` check advances while :func:`key_progress` is open (none otherwise)."""
+
+
+@contextmanager
+def key_progress(label: str) -> Iterator[None]:
+    """Show, on a terminal, a bar counting the optimisation checks of the key being made (``modelprint
+    fingerprint generate``): the iterative samplers run minutes, and every one checks its stop rule."""
+    bar = tqdm(desc=label, unit="check", disable=None, leave=False)
+    _progress.append(bar)
+    try:
+        yield
+    finally:
+        _progress.remove(bar)
+        bar.close()
 
 
 @dataclass(frozen=True)
@@ -70,6 +89,8 @@ class Plateau:
         self._best = v.clone() if self._best is None else torch.minimum(self._best, v)
         self._history.append(self._best.clone())
         self.checks += 1
+        if _progress:
+            _progress[-1].update()
         if not self.rule.enabled or len(self._history) <= self.rule.window:
             self.converged = torch.zeros(len(self._best), dtype=torch.bool)
             return False
