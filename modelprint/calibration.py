@@ -1,7 +1,8 @@
 """Calibrating a verification score on models known to be independent of the victim.
 
 A score alone does not say how unusual it is. Scoring the key against ``n`` independent models gives the
-null distribution, and (spec §20.2, the FPR side of TPR@5%FPR; Vovk et al.'s conformal p-value):
+null distribution, and (docs/metrics.md#tpr-at-a-fixed-fpr, the FPR side of TPR@5%FPR; Vovk et al.'s conformal
+p-value):
 
 * the conformal p-value of a suspect's score ``s``: ``p = (1 + #{c_j >= s}) / (1 + n)``. If the suspect
   is independent and exchangeable with the calibration models, ``P(p <= a) <= a`` for every ``a``; it is

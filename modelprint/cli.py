@@ -19,7 +19,7 @@ from modelprint.bench.pipeline import (
     resolve_preset,
     run_preset,
 )
-from modelprint.bench.results import ResultsDB
+from modelprint.bench.results import ResultsDB, complete_cells
 from modelprint.fingerprints.base import Fingerprint
 from modelprint.gan import GanSpec, GanStore
 from modelprint.registry import UnknownNameError
@@ -60,10 +60,19 @@ def _options(
     show_version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
+    allow_arch: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-arch",
+            help="Your class package.module:Class that a zoo file's lineages may import (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Fingerprint image classifiers and benchmark fingerprinting schemes."""
     level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.getLogger().setLevel(level)
+    for arch in allow_arch or []:
+        _allow_arch(arch)
 
 
 app.add_typer(zoo_app, name="zoo")
@@ -187,7 +196,8 @@ def gan_train(
     data_root: DataRootOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Train (or reuse) the class-conditional hinge GAN of DATASET's owner split (spec §3.4)."""
+    """Train (or reuse) the class-conditional hinge GAN of DATASET's owner split
+    (docs/naturalfinger.md#gan)."""
     try:
         spec = GanSpec(epochs=epochs, seed=seed, width=width)
         ctx = AttackContext(dataset, split_seed=split_seed, data_root=data_root)
@@ -276,8 +286,10 @@ def _write_report(
     )
 
     with ResultsDB(ws.results_path) as db:
-        pairs = None if resolved is None else [(q.victim, q.suspect) for q in resolved.pairs()]
+        pairs = None if resolved is None else preset_pairs(resolved)
         records = db.records(preset=preset, fingerprints=fingerprints, pairs=pairs)
+        if pairs is not None:
+            records = complete_cells(records, pairs)
         accuracies = db.accuracies(preset=preset)
         detections = [
             d for d in db.detections(preset=preset) if not fingerprints or d.fingerprint in fingerprints
@@ -425,8 +437,8 @@ def _summary_json(ws: Workspace, preset: Preset, labels: list[str]) -> str:
     from modelprint.report import summarise
 
     with ResultsDB(ws.results_path) as db:
-        pairs = [(q.victim, q.suspect) for q in preset.pairs()]
-        records = db.records(fingerprints=labels, pairs=pairs)
+        pairs = preset_pairs(preset)
+        records = complete_cells(db.records(fingerprints=labels, pairs=pairs), pairs)
     rows = [r for r in report_rows(records, ws.store) if not r.threat]
     summary = summarise(rows, rank=True)
 
@@ -470,8 +482,9 @@ def bench_detect(
     jobs: JobsOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
-    """Stealthiness (spec §19): the fraction of each fingerprint's queries that query detectors, fitted
-    on each victim as deployed, flag when mixed with as many clean test images (MFUE protocol)."""
+    """Stealthiness (docs/query-detectors.md): the fraction of each fingerprint's queries that query
+    detectors, fitted on each victim as deployed, flag when mixed with as many clean test images (MFUE
+    protocol)."""
     from tqdm.auto import tqdm
 
     from modelprint.attacks import AttackContext
@@ -502,7 +515,7 @@ def bench_detect(
             )  # fmt: skip
             labels = {fp.name for fp in fps}
             found = [r for r in db.detections(preset=p.name) if r.fingerprint in labels]
-            scored = bool(db.records(pairs=[(q.victim, q.suspect) for q in p.pairs()]))
+            scored = bool(db.records(pairs=preset_pairs(p)))
     finally:
         ex.close()
     typer.echo(
@@ -669,6 +682,11 @@ UnsafePickleOpt = Annotated[
 ]
 
 
+def preset_pairs(preset: Preset) -> list[tuple[str, str]]:
+    """The (victim, suspect) pairs a preset's results are read by."""
+    return [(q.victim, q.suspect) for q in preset.pairs()]
+
+
 def _allow_arch(arch: str | None) -> None:
     """A user class named with --arch may be imported in this run (and its workers), and no other."""
     from modelprint.models.user import allow_user_arch, is_user_arch
@@ -756,6 +774,10 @@ def fingerprint_generate(
 
         with key_progress(f"key {fp.name}"):
             key = fp.generate(model, seeds, seed=seed, pool=pool)
+        if Path(victim).is_file():  # which file: a calibration set built for it is found by this
+            from modelprint.models.io import file_sha256
+
+            key.config["victim_sha256"] = file_sha256(Path(victim))
         key.save(out)
     except (ValueError, KeyError, RuntimeError, OSError) as exc:
         raise _fail(_one_line(exc)) from None
@@ -930,8 +952,8 @@ def calibrate_build(
                 archs=others, per_arch=per_arch, recipe=recipe, name=name,
             )  # fmt: skip
         else:
-            if arch is not None or dataset is not None:
-                raise ValueError("--arch and --dataset are for a victim file; a zoo lineage says both")
+            if dataset is not None:  # --arch may name the user class a zoo victim is built from
+                raise ValueError("--dataset is for a victim file; a zoo lineage says its data")
             lineage = pool_victim(victim, ws.store, why="a matched set copies the victim's training step")
             chosen = matched_set(lineage, archs=others, per_arch=per_arch, recipe=recipe, name=name)
         ex = make_executor(executor, n_jobs=jobs, scheduler=scheduler)
@@ -952,9 +974,15 @@ def calibrate_build(
 
 
 def _is_model_file(spec: str) -> bool:
-    """A model file or a folder that is not a saved zoo model (a saved model folder carries its lineage)."""
+    """A model file or a folder that is not a saved zoo model (a saved model folder carries its lineage).
+    A path that names no file is refused here, not mistaken for a lineage."""
     path = Path(spec)
+    if not path.exists() and ("/" in spec or path.suffix.lower() in MODEL_SUFFIXES):
+        raise ValueError(f"{spec}: no such model file")
     return path.is_file() or (path.is_dir() and not (path / "card.json").is_file())
+
+
+MODEL_SUFFIXES = (".pt2", ".onnx", ".safetensors", ".pt", ".pth", ".bin")
 
 
 def _file_matched_set(
@@ -988,19 +1016,25 @@ def _file_matched_set(
         victim, input_shape=data.input_shape, num_classes=data.num_classes, arch=arch, arch_kwargs=kwargs,
         mean=list(data.mean), std=list(data.std),
     )  # fmt: skip
+    if not isinstance(model, TorchClassifier):
+        raise ValueError(f"{victim}: a victim must be a white-box torch model (ONNX files are suspects only)")
     c, h, _ = data.input_shape
     with torch.device("meta"):
         fresh = build_architecture(
             arch, in_channels=c, num_classes=data.num_classes, image_size=h, arch_kwargs=kwargs or None
         )
     signature = architecture_signature(fresh)
-    if isinstance(model, TorchClassifier) and architecture_signature(model.module) != signature:
+    if architecture_signature(model.module) != signature:
         raise ValueError(
             f"{victim} is not a {arch} (its parameters' names and shapes differ): name its class with --arch"
         )
+    from modelprint.models.io import file_sha256
+
+    digest = file_sha256(Path(victim)) if Path(victim).is_file() else None
     return matched_set_for_file(
         getattr(model, "name", "") or Path(victim).name, arch, dataset, split=split, arch_kwargs=kwargs,
-        victim_architecture=signature, archs=archs, per_arch=per_arch, recipe=recipe, name=name,
+        victim_architecture=signature, victim_sha256=digest, archs=archs, per_arch=per_arch, recipe=recipe,
+        name=name,
     )  # fmt: skip
 
 
@@ -1031,8 +1065,8 @@ def results_export(
         with ResultsDB(ws.results_path) as db:
             records = db.records()
         if preset is not None:
-            pairs = {(p.victim, p.suspect) for p in resolve_preset(preset).pairs()}
-            records = [r for r in records if (r.victim, r.suspect) in pairs]
+            wanted = set(preset_pairs(resolve_preset(preset)))
+            records = [r for r in records if (r.victim, r.suspect) in wanted]
         text = write_export(export_rows(records), fmt, out)
     except (UnknownNameError, ValueError, OSError) as exc:
         raise _fail(_one_line(exc)) from None

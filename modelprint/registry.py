@@ -30,7 +30,6 @@ def refresh_plugins() -> None:
 
 _SIGNATURE = re.compile(r"^``[^`]*``\s*[:.]\s*")
 _TAGS = re.compile(r"\s*(\[[PCDQR]\])+")
-_SPEC = re.compile(r"spec §[\d.]+(\([a-z]\))?[,;:]?\s*")
 _ROLE = re.compile(r":[a-z]+:`~?([^`]*)`")
 SUMMARY_CHARS = 150
 """The longest one-line summary ``modelprint list`` prints."""
@@ -39,15 +38,17 @@ _NOT_AN_END = ("al", "e.g", "i.e", "i.i.d", "vs", "cf", "approx", "resp", "etc")
 
 def plain_sentence(doc: str) -> str:
     """The first sentence of a docstring in plain words: no call signature in front, no provenance tags
-    (``[P]`` and friends), no spec references and no reStructuredText markup (what ``modelprint list``
-    shows)."""
+    (``[P]`` and friends), no references to our docs pages and no reStructuredText markup (what
+    ``modelprint list`` shows)."""
     text = " ".join(doc.split())
     text = _SIGNATURE.sub("", text)
     text = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text)
-    text = _SPEC.sub("", _TAGS.sub("", text)).replace("``", "")
+    text = _TAGS.sub("", text).replace("``", "")
+    text = re.sub(r"[,;]?\s*\(?see\s+docs/[\w./#-]+\)?|[,;]?\s*docs/[\w./#-]+", "", text)  # our docs pages
     text = re.sub(r"\(\s*[,;:]\s*", "(", text)  # what a removed tag or reference leaves behind
     text = re.sub(r"\s*\(\s*\)", "", text)
     text = re.sub(r"\s+([,;:)])", r"\1", text)
+    text = re.sub(r"[,;]\)", ")", text)
     for m in re.finditer(r"([.;:])\s+(?=[A-Z(*])", text):
         word = text[: m.start()].rsplit(" ", 1)[-1].lower()
         if m.group(1) == "." and word.strip(".()") not in _NOT_AN_END:
@@ -58,6 +59,15 @@ def plain_sentence(doc: str) -> str:
 
 
 def _shortened(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """``text`` within ``limit`` characters (:func:`_clauses`); parenthetical remarks go first when no
+    clause boundary outside them would do."""
+    short = _clauses(text, limit)
+    if len(short) > limit:
+        short = _clauses(re.sub(r"\s*\([^()]*\)", "", text), limit)
+    return short
+
+
+def _clauses(text: str, limit: int) -> str:
     """``text`` if it fits in ``limit`` characters, else its longest leading clauses that do (cut after a
     ``;``, a ``,`` or a ``:`` outside parentheses), ending in a full stop: never a cut-off word."""
     if len(text) <= limit:
@@ -88,6 +98,7 @@ class Registry(Generic[T]):
         self._entries: dict[str, Callable[..., T]] = {}
         self._docs: dict[str, str] = {}
         self._failed: set[str] = set()
+        self._plugged: set[str] = set()
 
     def register(self, name: str, doc: str | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator registering a class or factory under ``name`` (names are unique)."""
@@ -131,7 +142,12 @@ class Registry(Generic[T]):
     def _discover(self, name: str | None) -> None:
         """Register the plugins named ``name`` (every plugin of the group when None) not yet registered."""
         for ep in self._plugins():
-            if (name is not None and ep.name != name) or ep.name in self._entries or ep.name in self._failed:
+            if (name is not None and ep.name != name) or ep.name in self._failed:
+                continue
+            if ep.name in self._entries:
+                if ep.name not in self._plugged:  # a built-in keeps its name; said once
+                    self._failed.add(ep.name)
+                    log.warning("%s plugin %r (%s) reuses a built-in name", self.kind, ep.name, ep.value)
                 continue
             try:
                 obj = ep.load()
@@ -145,6 +161,7 @@ class Registry(Generic[T]):
                     log.warning("%s plugin %r (%s) is not a class or factory", self.kind, ep.name, ep.value)
                     continue
                 self.register(ep.name)(obj)
+            self._plugged.add(ep.name)
 
     def describe(self, name: str) -> str:
         self.get(name)

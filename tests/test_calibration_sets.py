@@ -204,9 +204,12 @@ def test_calibrate_build_refuses_what_it_cannot_match(tmp_path: Path, own: dict[
     code, _, err = invoke("calibrate", "build", str(own["victim"]), "--arch", "cnn-s", "--dataset", "digits",
                           "--home", str(tmp_path))  # fmt: skip
     assert code == 2 and "is not a cnn-s" in err and len(err.strip().splitlines()) == 1
-    code, _, err = invoke("calibrate", "build", "train(cnn-s,digits,0)", "--arch", "cnn-s", "--home",
+    code, _, err = invoke("calibrate", "build", "train(cnn-s,digits,0)", "--dataset", "digits", "--home",
                           str(tmp_path))  # fmt: skip
-    assert code == 2 and "--arch and --dataset are for a victim file" in err
+    assert code == 2 and "--dataset is for a victim file" in err
+    code, _, err = invoke("calibrate", "build", str(tmp_path / "typo.pt2"), "--arch", "cnn-s", "--dataset",
+                          "digits", "--home", str(tmp_path))  # fmt: skip
+    assert code == 2 and "typo.pt2: no such model file" in err
     code, _, err = invoke("calibrate", "build", "train(cnn-s,digits,0)", "--home", str(tmp_path))
     assert code == 2 and "a lineage built in" in err  # the victim must be built (or a saved folder)
     with pytest.raises(ValueError, match="other architectures"):

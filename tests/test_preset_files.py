@@ -33,19 +33,20 @@ class OwnNet(nn.Module):
 """
 
 OWN = "own_arch_toml:OwnNet"
-SOURCE = f"train({OWN},digits,0,arch.width=12,epochs=15)"
+SOURCE = f"train({OWN},digits,0,arch.width=6,epochs=15)"
 ZOO = f"""
 name = "mine"
 dataset = "digits"
-description = "my class, two disguises, four independents"
+description = "my class, three disguises, four independents"
 victims = ["{SOURCE}"]
 suspects = [
     "{SOURCE}->finetune(ftal)",
     "{SOURCE}->prune(0.5)",
-    "train({OWN},digits,1,arch.width=12,data=attacker,epochs=15)",
-    "train({OWN},digits,2,arch.width=12,data=attacker,epochs=15)",
-    "train({OWN},digits,3,arch.width=12,data=attacker,epochs=15)",
-    "train({OWN},digits,4,arch.width=12,data=attacker,epochs=15)",
+    "{SOURCE}->distill(epochs=3)",
+    "train({OWN},digits,1,arch.width=6,data=attacker,epochs=15)",
+    "train({OWN},digits,2,arch.width=6,data=attacker,epochs=15)",
+    "train({OWN},digits,3,arch.width=6,data=attacker,epochs=15)",
+    "train({OWN},digits,4,arch.width=6,data=attacker,epochs=15)",
     "train(lenet,digits,5,data=attacker,epochs=15)",
 ]
 """
@@ -103,29 +104,39 @@ def test_a_toml_zoo_of_the_users_class_is_built_benchmarked_and_calibrates(
     zoo = tmp_path / "mine.toml"
     zoo.write_text(ZOO)
     home = ["--home", str(tmp_path / "home")]
-    code, out, err = invoke("zoo", "build", str(zoo), "--jobs", "2", *home)  # local worker processes
+    code, out, err = invoke("zoo", "build", str(zoo), *home)  # the file alone does not make us import it
+    assert code == 2 and f"run `modelprint --allow-arch {OWN}" in err and len(err.strip().splitlines()) == 1
+    assert "arch.width=6" not in out  # nothing was built
+    code, out, err = invoke("--allow-arch", OWN, "zoo", "build", str(zoo), "--jobs", "2", *home)  # 2 workers
     assert code == 0, out + err
-    assert "8 built" in out
-    code, out, err = invoke("zoo", "show", str(zoo), *home)
+    assert "9 built" in out
+    code, out, err = invoke("--allow-arch", OWN, "zoo", "show", str(zoo), *home)
     assert code == 0 and "same-data" not in out and OWN.split(":")[1].lower() in out.lower(), out + err
-    code, out, err = invoke("bench", "run", str(zoo), "-f", "akh", "--seeds", "0", "--no-report", "--json",
-                            "--executor", "inline", *home)  # fmt: skip
+    allow = ["--allow-arch", OWN]
+    code, out, err = invoke(*allow, "bench", "run", str(zoo), "-f", "akh", "--seeds", "0", "--no-report",
+                            "--json", "--executor", "inline", *home)  # fmt: skip
     assert code == 0, out + err
     summary = json.loads(out.strip().splitlines()[-1])
     akh = summary["schemes"][0]
-    assert summary["preset"] == "mine" and (akh["n_positives"], akh["n_negatives"]) == (3, 5), akh
-    assert akh["auc_mean"] > 0.9, akh  # the source itself and 2 disguises against 5 independents
+    assert summary["preset"] == "mine" and (akh["n_positives"], akh["n_negatives"]) == (4, 5), akh
+    assert akh["auc_mean"] >= 0.75, akh  # the source and 3 disguises (distillation is AKH's hard one) vs 5
+    from modelprint.zoo.store import ModelStore
+
+    store = ModelStore(tmp_path / "home" / "zoo")
+    for lineage in (f"{SOURCE}->finetune(ftal)", f"{SOURCE}->distill(epochs=3)"):  # children keep width 6
+        card = store.card(lineage)
+        assert card.config["arch_kwargs"] == {"width": 6} and store.load(lineage).num_classes == 10
     csv = tmp_path / "results.csv"
-    code, out, err = invoke("results", "export", "--format", "csv", "-o", str(csv), "--preset", str(zoo),
-                            *home)  # fmt: skip
+    code, out, err = invoke(*allow, "results", "export", "--format", "csv", "-o", str(csv), "--preset",
+                            str(zoo), *home)  # fmt: skip
     assert code == 0, out + err
     lines = csv.read_text().strip().splitlines()
-    assert len(lines) == 1 + 8 and "victim" in lines[0] and all(OWN in line for line in lines[1:])
+    assert len(lines) == 1 + 9 and "victim" in lines[0] and all(OWN in line for line in lines[1:])
     key = tmp_path / "key"
     code, out, err = invoke("fingerprint", "generate", "akh", "--victim", SOURCE, "--data", "digits", "-o",
                             str(key), "--arch", OWN, *home)  # fmt: skip
     assert code == 0, out + err
-    suspect = f"train({OWN},digits,4,arch.width=12,data=attacker,epochs=15)"
+    suspect = f"train({OWN},digits,4,arch.width=6,data=attacker,epochs=15)"
     code, out, err = invoke("verify", str(key), "--suspect", suspect, "--calibrate", str(zoo), "--alpha",
                             "0.2", "--json", "--arch", OWN, *home)  # fmt: skip
     assert code == 0, out + err

@@ -34,7 +34,7 @@ def test_list_summaries_are_one_plain_sentence() -> None:
     """What `modelprint list` prints: no signature, provenance tags, spec references or markup."""
     from modelprint.registry import SUMMARY_CHARS, plain_sentence
 
-    doc = """``noise(v, ft=2)``: W ← W + N(0, σ²) on every weight [P] (spec §16.4(c): v ∈ {1..9}, the
+    doc = """``noise(v, ft=2)``: W ← W + N(0, σ²) on every weight [P] (docs/attacks.md#noise: v ∈ {1..9}, the
     paper's :func:`~modelprint.attacks.noise` [D]). Then ``ft`` epochs of fine-tuning."""
     assert plain_sentence(doc) == "W ← W + N(0, σ²) on every weight (v ∈ {1..9}, the paper's noise)."
     long = "A scheme, " + ", ".join(f"part {i}" for i in range(60)) + "."
@@ -49,4 +49,4 @@ def test_list_summaries_are_one_plain_sentence() -> None:
         for name in reg.names():
             text = reg.describe(name)
             assert text.endswith("."), name
-            assert "[P]" not in text and "spec §" not in text and "``" not in text, name
+            assert "[P]" not in text and "docs/" not in text and "``" not in text, name

@@ -1,5 +1,6 @@
 """Adversarial fine-tuning from the parent: Madry PGD training (MFUE) and FingerBench's adversarial
-fine-tune on a fraction of the attacker's set (spec §16.1). Budgets are given in 1/255 pixel units."""
+fine-tune on a fraction of the attacker's set (docs/attacks.md#modification-attacks). Budgets are given in
+1/255 pixel units."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class AdvTrain(Modification):
     the parent on the attacker split, ε = ``eps``/255 (MFUE sweeps {0.1,0.2,0.5,1,2,4,8}/255 [P]).
 
     Per batch: PGD with ``steps`` steps of 2.5·ε/steps and a random start against the current model (eval
-    mode), then loss ½CE(clean) + ½CE(adv); SGD lr 0.01, momentum 0.9, wd 5e-4, cosine (spec [D]). MFUE
+    mode), then loss ½CE(clean) + ½CE(adv); SGD lr 0.01, momentum 0.9, wd 5e-4, cosine [D]. MFUE
     trains 30 epochs per ε [P]; the default is scaled to 3 (each epoch costs ≈ steps + 1 plain epochs).
     Expected: for ε ≤ 8/255 accuracy stays within 0.05 of the source on digits."""
 

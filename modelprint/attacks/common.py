@@ -57,7 +57,11 @@ def new_student(parent: TorchClassifier, arch: str, *, seed: int) -> TorchClassi
     """A freshly initialised ``arch`` (seeded) with the parent's input shape, classes and normalisation."""
     c, h, _ = parent.input_shape
     with seeded(seed):
-        module = build_architecture(arch, in_channels=c, num_classes=parent.num_classes, image_size=h)
+        same_class = is_user_arch(arch) and arch == parent.arch_name
+        module = build_architecture(
+            arch, in_channels=c, num_classes=parent.num_classes, image_size=h,
+            arch_kwargs=parent.arch_kwargs if same_class else None,
+        )  # fmt: skip
     student = TorchClassifier(
         module,
         num_classes=parent.num_classes,

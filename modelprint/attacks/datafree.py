@@ -1,4 +1,5 @@
-"""HL: data-free hard-label model stealing (Sanyal, Addepalli, Babu, CVPR 2022; spec §16.2), "lite".
+"""HL: data-free hard-label model stealing (Sanyal, Addepalli, Babu, CVPR 2022;
+docs/attacks.md#extraction-attacks), "lite".
 
 The attacker has no task data, only an out-of-domain proxy set and the victim's top-1 labels. A small
 DCGAN-style generator is pretrained on the proxy set, an initial student is trained on victim-labelled
@@ -113,8 +114,8 @@ def diversity(logits: torch.Tensor) -> torch.Tensor:
 class DataFree(Modification):
     """``datafree(arch=same, rounds=200, proxy=1000, queryset=animal-mnist, gan_steps=300, dl=500, epochs=3,
     lr=0.01)``: HL data-free hard-label stealing (Sanyal et al. 2022) in the lite setting of the module
-    docstring. Expected on digits with a conv student: accuracy ≥ 0.3 (3× chance; 0.57–0.74 seen) in
-    5–12 s of one CPU core; MLP students stay near chance. On mnist5k (cnn-m) ≈ 0.85 in ≈ 80 s."""
+    docstring. Expected on digits with a conv student: accuracy ≥ 0.3 (3× chance; 0.57–0.74 seen); MLP
+    students stay near chance. On mnist5k (cnn-m) ≈ 0.85."""
 
     positional = ("arch",)
     fresh_student = True

@@ -1,5 +1,5 @@
-"""Black-box model extraction into a fresh student (spec §16.2): distillation (FingerBench), Knockoff Nets
-(random strategy), SACBench label / adversarial-label / probit extraction.
+"""Black-box model extraction into a fresh student (docs/attacks.md#extraction-attacks): distillation
+(FingerBench), Knockoff Nets (random strategy), SACBench label / adversarial-label / probit extraction.
 
 The victim is only ever queried through :class:`~modelprint.models.access.Suspect` at the access level the
 attack assumes (``probs`` or ``labels``), and ``config["queries"]`` is the number of images it counted.
@@ -142,10 +142,10 @@ class Knockoff(Extraction):
     Nets (Orekondy et al., CVPR 2019), random strategy as in FingerBench [P]: ``budget`` images drawn
     uniformly without replacement from the out-of-domain ``queryset`` (all splits; resized by area
     interpolation and channel-matched to the victim's input), labelled with the victim's probabilities,
-    student trained with soft-label CE. The spec's [D] 50k-query budget is scaled to half of Animal-MNIST.
-    Expected with the defaults: accuracy ≥ 0.4 on digits (0.47–0.57 over seeds: the digits victim calls
-    85% of 8×8 silhouettes a 1 or a 4, so some classes are never seen as top-1) and ≈ 0.87 on mnist5k; MLP
-    students learn little from such queries."""
+    student trained with soft-label CE. The [D] 50k-query budget of the paper recipe is scaled to half of
+    Animal-MNIST. Expected with the defaults: accuracy ≥ 0.4 on digits (0.47–0.57 over seeds: the digits
+    victim calls 85% of 8×8 silhouettes a 1 or a 4, so some classes are never seen as top-1) and ≈ 0.87 on
+    mnist5k; MLP students learn little from such queries."""
 
     label = "knockoff"
 
@@ -277,9 +277,9 @@ class ProbitExtract(Extraction):
     """``probitextract(arch=same, T=20, alpha=0.9, data=attacker, epochs=10, lr=0.1, batch=64)``: SACBench
     probit extraction [C]: loss α·T²·KL + (1−α)·CE(victim argmax), with KL between the temperature-T
     softmaxes of victim and student (Hinton's form, ``F.kl_div(log student_T, victim_T)``, i.e.
-    KL(victim_T ‖ student_T); the spec's "KL(student_T ‖ teacher_T)" names the arguments in that call's
-    order). lr 0.1 as in [C] (a LeNet student on 8×8 digits diverges at 0.1 and needs lr ≤ 0.05). Expected
-    on digits: accuracy ≥ 0.6."""
+    KL(victim_T ‖ student_T); "KL(student_T ‖ teacher_T)" in some descriptions names the arguments in that
+    call's order; docs/attacks.md#extraction-attacks). lr 0.1 as in [C] (a LeNet student on 8×8 digits
+    diverges at 0.1 and needs lr ≤ 0.05). Expected on digits: accuracy ≥ 0.6."""
 
     label = "probitextract"
 

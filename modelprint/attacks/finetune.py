@@ -1,4 +1,5 @@
-"""Fine-tuning attacks FTLL / FTAL / RTLL / RTAL (Adi et al. 2018), on the attacker's data (spec §16.1)."""
+"""Fine-tuning attacks FTLL / FTAL / RTLL / RTAL (Adi et al. 2018), on the attacker's data
+(docs/attacks.md#modification-attacks)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Weight noising + recovery fine-tune (FingerBench, after MetaFinger; spec §16.1)."""
+"""Weight noising + recovery fine-tune (FingerBench, after MetaFinger;
+docs/attacks.md#modification-attacks)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from modelprint.types import JSONValue
 @ATTACKS.register("noise")
 class Noise(Modification):
     """``noise(v, ft=2, lr=0.01)``: W ← W + N(0, (std(W)/v)²) on every conv / linear weight tensor (the
-    formula is the spec's [D]; FingerBench uses v ∈ {1..9}, a smaller v is stronger [P]), then ``ft``
+    formula is our default [D]; FingerBench uses v ∈ {1..9}, a smaller v is stronger [P]), then ``ft``
     epochs of all-layer fine-tuning on the attacker split to restore accuracy [P].
 
     Scaled recipe [D]: ``ft=2`` epochs at lr 0.01, as the zoo's pruning recovery (FingerBench: 10 epochs at

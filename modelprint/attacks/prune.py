@@ -1,4 +1,5 @@
-"""Global magnitude pruning (Han et al. 2015), optionally with a masked recovery fine-tune (spec §16.1)."""
+"""Global magnitude pruning (Han et al. 2015), optionally with a masked recovery fine-tune
+(docs/attacks.md#modification-attacks)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from modelprint.types import JSONValue
 
 
 def prunable_weights(module: nn.Module) -> list[torch.Tensor]:
-    """Weights of every conv and linear layer (the spec's default: global unstructured over both)."""
+    """Weights of every conv and linear layer (our default [D]: global unstructured over both)."""
     return [m.weight for m in module.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
 
 

@@ -1,4 +1,5 @@
-"""Post-training weight quantisation (ModelReuse) and half precision (FBI), simulated in float32 (spec §16.1).
+"""Post-training weight quantisation (ModelReuse) and half precision (FBI), simulated in float32
+(docs/attacks.md#modification-attacks).
 
 The store keeps float32 weights, so both attacks write back the *dequantised* values: the model computes
 exactly what the low-precision weights would, but activations stay float32. Deviations from the sources:

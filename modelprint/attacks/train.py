@@ -17,8 +17,8 @@ TRAIN_SPLITS = ("owner", "attacker", "train")
 
 @ATTACKS.register("train")
 class Train(Modification):
-    """Train ``arch`` from scratch on a split of ``dataset`` (SGD, momentum 0.9, wd 5e-4, cosine; spec §16.4,
-    scaled in epochs to the bundled data)."""
+    """Train ``arch`` from scratch on a split of ``dataset`` (SGD, momentum 0.9, wd 5e-4, cosine;
+    scaled in epochs to the bundled data). Recipes: docs/attacks.md#negative-models."""
 
     positional = ("arch", "dataset", "seed")
     needs_parent = False

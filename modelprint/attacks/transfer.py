@@ -1,6 +1,6 @@
-"""Transfer learning with a new head (SACBench; spec §16.1): the thief re-initialises the classifier and
-fine-tunes all layers on a shifted task: corrupted images (like CIFAR-10C) or a related task with a new
-label space (like CIFAR-100's first 10 classes, here Animal-MNIST)."""
+"""Transfer learning with a new head (SACBench; docs/attacks.md#modification-attacks): the thief
+re-initialises the classifier and fine-tunes all layers on a shifted task: corrupted images (like CIFAR-10C)
+or a related task with a new label space (like CIFAR-100's first 10 classes, here Animal-MNIST)."""
 
 from __future__ import annotations
 

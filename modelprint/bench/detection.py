@@ -1,4 +1,4 @@
-"""Stealthiness benchmark (spec §19): how many of each scheme's queries the query detectors of
+"""Stealthiness benchmark (docs/query-detectors.md): how many of each scheme's queries the query detectors of
 :mod:`modelprint.threats.detection` flag, under the MFUE protocol, stored in the results database.
 
 Each victim is taken as the deployed model (a stolen copy served as is); the detectors are fitted on it

@@ -63,8 +63,8 @@ def build_preset(
     ctx = AttackContext(preset.dataset, data_root=data_root)
     todo = closure(preset.lineages())
     bar = tqdm(total=len(todo), desc=f"zoo {preset.name}", unit="model", disable=not progress)
-    done = sum(ws.store.is_valid(lin) for lin in todo)
-    if done and progress:  # resuming: say so before the bar starts
+    done = sum((ws.store.path(lin) / "card.json").is_file() for lin in todo) if progress else 0
+    if done:  # resuming: say so before the bar starts (the builder checks every artifact's hash itself)
         left = len(todo) - done
         bar.write(f"zoo {preset.name}: {done} of {len(todo)} models already built, {left} to build")
 
@@ -97,8 +97,8 @@ def run_preset(
     budgets: Sequence[int] | None = None,
     threats: Sequence[Threat] = (),
 ) -> PresetRun:
-    """Build (or reuse) the zoo, then score every pair, clean and behind each of ``threats`` (spec §17/§18);
-    both steps resume where they stopped."""
+    """Build (or reuse) the zoo, then score every pair, clean and behind each of ``threats``
+    (docs/threats.md); both steps resume where they stopped."""
     build = build_preset(preset, ws, data_root=data_root, progress=progress, executor=executor)
     ctx = AttackContext(preset.dataset, data_root=data_root)
     conditions = 1 + len({t.spec for t in threats})

@@ -101,7 +101,7 @@ class ScoreRecord:
 @dataclass(frozen=True)
 class AccuracyRecord:
     """Test accuracy of ``model`` behind deployment threat ``threat`` (``""``: clean) on ``images`` test
-    images, the accuracy cost of a threat (spec §17/§18)."""
+    images, the accuracy cost of a threat (docs/threats.md)."""
 
     preset: str
     threat: str
@@ -112,9 +112,9 @@ class AccuracyRecord:
 
 @dataclass(frozen=True)
 class DetectionRecord:
-    """How many of a key's queries a query detector flags (spec §19, MFUE protocol): ``queries`` queries
-    mixed with as many clean samples; ``rate`` of the queries and ``false_positive`` of the clean ones
-    flagged. ``detector`` is the detector's spec, fitted on the ``victim`` as deployed."""
+    """How many of a key's queries a query detector flags (docs/query-detectors.md#protocol, MFUE protocol):
+    ``queries`` queries mixed with as many clean samples; ``rate`` of the queries and ``false_positive`` of
+    the clean ones flagged. ``detector`` is the detector's spec, fitted on the ``victim`` as deployed."""
 
     preset: str
     fingerprint: str
@@ -128,8 +128,19 @@ class DetectionRecord:
 
 
 #: Seconds a write waits for another process's transaction before failing (several benchmark processes may
-#: share one workspace; SQLite's default of 5 s lost a 35-minute run to "database is locked").
+#: share one workspace; SQLite's short default lost a long run to "database is locked").
 BUSY_TIMEOUT_S = 300.0
+
+
+def complete_cells(records: Sequence[ScoreRecord], pairs: Collection[tuple[str, str]]) -> list[ScoreRecord]:
+    """``records`` of the (scheme, seed, threat) cells that cover every one of ``pairs``: rows another preset
+    computed for only the pairs it shares are not a result of this preset until the rest are scored."""
+    wanted = set(pairs)
+    seen: dict[tuple[str, int, str], set[tuple[str, str]]] = {}
+    for r in records:
+        seen.setdefault((r.fingerprint, r.seed, r.threat), set()).add((r.victim, r.suspect))
+    full = {cell for cell, got in seen.items() if wanted <= got}
+    return [r for r in records if (r.fingerprint, r.seed, r.threat) in full]
 
 
 class ResultsDB:

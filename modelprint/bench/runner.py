@@ -4,7 +4,7 @@ The grid runs as tasks (:mod:`modelprint.bench.tasks`) on any executor. Each sus
 query batch once per scoring task (all of a suspect's rows are in one task); every scheme is still charged,
 in its stored row, for the queries it read, so query counts stay per-scheme and honest.
 
-Deployment threats (spec §17 input processing, §18 output defences; :mod:`modelprint.threats`) are an
+Deployment threats (input processing and output defences, docs/threats.md; :mod:`modelprint.threats`) are an
 evaluation axis: every (scheme, seed) is scored clean and behind each threat, with one key per (scheme,
 seed, victim), and each threat's accuracy cost is measured on the victims (MFUE §6, QuRD)."""
 

@@ -1,5 +1,6 @@
-"""A decision threshold calibrated on known-independent models at a target FPR (spec §0, QuRD's
-calibration fingerprints {Z_i}: "the victim needs its own pool of fingerprints from unrelated models")."""
+"""A decision threshold calibrated on known-independent models at a target FPR
+(docs/conventions.md#score-convention-and-calibration, QuRD's calibration fingerprints {Z_i}: "the victim
+needs its own pool of fingerprints from unrelated models")."""
 
 from __future__ import annotations
 

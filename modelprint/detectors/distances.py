@@ -86,10 +86,10 @@ class NegativeL2(Detector):
 
 
 class SubsetCosine(Detector):
-    """UAP verification (Peng et al., CVPR'22; spec §13 [R]): ``n_subsets`` fingerprints, each the rows of
-    a random ``fraction`` of the query points (fixed draws from ``seed``, so verification replays them);
-    s_k = cos(flatten(z_ref[subset_k]), flatten(z_sus[subset_k])); score = mean(s_k). The subsets reuse one
-    set of m points, so the cost stays 2m queries. :meth:`similarities` gives the s_k for a t-test against
+    """UAP verification (Peng et al., CVPR'22; docs/uap.md#algorithm [R]): ``n_subsets`` fingerprints, each
+    the rows of a random ``fraction`` of the query points (fixed draws from ``seed``, so verification replays
+    them); s_k = cos(flatten(z_ref[subset_k]), flatten(z_sus[subset_k])); score = mean(s_k). The subsets reuse
+    one set of m points, so the cost stays 2m queries. :meth:`similarities` gives the s_k for a t-test against
     the mean similarity μ₀ of independent models (needs a calibration pool, hence not the score)."""
 
     accepts: ClassVar[frozenset[RepKind]] = REAL

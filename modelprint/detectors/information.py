@@ -1,4 +1,4 @@
-"""FBI's mutual-information detector (Maho, Furon, Le Merrer, TIFS'23; spec §14 [C])."""
+"""FBI's mutual-information detector (Maho, Furon, Le Merrer, TIFS'23; docs/fbi.md [C])."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""MFUE's detector (Xu et al., KDD'26; spec §1.4): per-query interval match of losses, then the match rate."""
+"""MFUE's detector (Xu et al., KDD'26; docs/mfue.md#mfue-w-verification): per-query interval match of losses,
+then the match rate."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from modelprint.detectors.base import Detector
 
 class IntervalMatch(Detector):
     """r_mch = mean over queries of 1[(1−τ)·L_src ≤ L_spc ≤ (1+τ)·L_src] (Eq. 5–6 [P]); the interval is per
-    query, τ = 0.5 [P] (code: 0.2 [C]). ``one_sided``: match ⇔ L_spc ≤ (1+τ)·L_src (spec's ``upper_only``
-    [D]: MFUE's source losses are tiny, so a suspect with a *lower* loss also fails the two-sided test).
+    query, τ = 0.5 [P] (code: 0.2 [C]). ``one_sided``: match ⇔ L_spc ≤ (1+τ)·L_src ([D],
+    docs/mfue.md#mfue-w-verification: MFUE's source losses are tiny, so a suspect with a *lower* loss also
+    fails the two-sided test).
 
     The interval is closed, unlike Eq. 5's strict bounds: this differs only on a null set, and keeps the
     source matching itself when a loss underflows to 0. NaN or +inf suspect losses never match."""

@@ -34,8 +34,8 @@ class LearnedDetector(Detector):
     Trained on: the victim's reference against itself (label 1: an exact copy), the representations of
     ``positives`` — models the owner derives from its own victim (e.g. fine-tuned or pruned copies),
     label 1 — and of ``independent`` models (label 0). score = P(stolen) ∈ (0,1). These training models
-    are a generation-side pool and must be disjoint from evaluation suspects (spec §22.4). Full-batch
-    L-BFGS from zero weights, so fitting is deterministic."""
+    are a generation-side pool and must be disjoint from evaluation suspects (docs/conventions.md#pitfalls).
+    Full-batch L-BFGS from zero weights, so fitting is deterministic."""
 
     accepts: ClassVar[frozenset[RepKind]] = KINDS
     perfect: ClassVar[float | None] = None

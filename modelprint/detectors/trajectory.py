@@ -1,10 +1,11 @@
-"""ADV-TRA's two-level matching (Xu et al., NeurIPS'24; spec §8.5): labels grouped per trajectory (the R)
-and the detection rate over trajectories (the D). Both live here because the D reads the R's layout.
+"""ADV-TRA's two-level matching (Xu et al., NeurIPS'24; docs/adv-tra.md#verification): labels grouped per
+trajectory (the R) and the detection rate over trajectories (the D). Both live here because the D reads the
+R's layout.
 
 Point level: a trajectory's mutation rate is the fraction of its points where the suspect's label differs
 from the victim's recorded one. Trajectory level: it is *matched* when the mutation rate is below
 ``threshold`` (0.5 [C]); the score is the fraction of matched trajectories (the detection rate), compared
-with a calibrated θ downstream (spec §8.5 step 4). Label-only access."""
+with a calibrated θ downstream (docs/adv-tra.md#verification). Label-only access."""
 
 from __future__ import annotations
 

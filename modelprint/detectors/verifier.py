@@ -1,4 +1,5 @@
-"""MetaV's learned meta-verifier as a detector (Pan et al. KDD'22; spec §9.3): score = V(concat softmax)."""
+"""MetaV's learned meta-verifier as a detector (Pan et al. KDD'22; docs/metav.md#verification): score
+= V(concat softmax)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""AKH — the Anna Karenina heuristic baseline (QuRD, Godinot et al. AAAI'25; spec §4)."""
+"""AKH — the Anna Karenina heuristic baseline (QuRD, Godinot et al. AAAI'25; docs/akh.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CAE — conferrable adversarial examples (Lukas, Zhang, Kerschbaum, ICLR'21; spec §6, reconstructed)."""
+"""CAE — conferrable adversarial examples (Lukas, Zhang, Kerschbaum, ICLR'21; docs/cae.md, reconstructed)."""
 
 from __future__ import annotations
 

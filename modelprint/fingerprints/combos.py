@@ -12,7 +12,7 @@ The component tables below only name the parts and their combo-mode settings. Le
 detectors :class:`CalibratedThreshold` / :class:`LearnedDetector`, which need pools of models and wrap any
 combo's detector afterwards. ``fast=True`` (the default) caps the expensive samplers (boundary 200 Adam
 steps and 2 rounds, DeepFool 20 iterations, UAP 2 passes on 50 points, 20 LIME masks per seed) so that 100
-combos over a 35-model zoo fit in about 30 minutes on 2 cores."""
+combos over a 35-model zoo fit in one benchmark run on two CPU cores."""
 
 from __future__ import annotations
 

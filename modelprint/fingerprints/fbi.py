@@ -1,4 +1,4 @@
-"""FBI — fingerprinting with benign inputs (Maho, Furon, Le Merrer, TIFS'23; spec §14)."""
+"""FBI — fingerprinting with benign inputs (Maho, Furon, Le Merrer, TIFS'23; docs/fbi.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""IPGuard (Cao, Jia, Gong, AsiaCCS'21; spec §5) as QuRD decomposes it (Godinot et al. AAAI'25), with the
-spec's stopping (margin k reached) and QuRD's (first label change) under their own names."""
+"""IPGuard (Cao, Jia, Gong, AsiaCCS'21; docs/ipguard.md) as QuRD decomposes it (Godinot et al. AAAI'25), with
+our stopping (margin k reached) and QuRD's (first label change) under their own names."""
 
 from __future__ import annotations
 

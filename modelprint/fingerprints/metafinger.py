@@ -1,4 +1,5 @@
-"""MetaFinger (Yang, Wang, Wang, IJCAI'22; spec §7, from the official code kangyangWHU/MetaFinger)."""
+"""MetaFinger (Yang, Wang, Wang, IJCAI'22; docs/metafinger.md, from the official code
+kangyangWHU/MetaFinger)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MetaV (Pan, Yan, Zhang, Yang, KDD'22; spec §9) as QuRD decomposes it: Q = inputs trained jointly with
+"""MetaV (Pan, Yan, Zhang, Yang, KDD'22; docs/metav.md) as QuRD decomposes it: Q = inputs trained jointly with
 the detector on a model pool, R = concatenated probability vectors, D = the learned meta-verifier."""
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ def metav(
     stop_window: int = STOP_WINDOW,
     stop_block: int = STOP_BLOCK,
 ) -> Fingerprint:
-    """N = 100 probability queries [P]; 1,000 joint iterations of 4 + 4 pool models (the spec's proposed
-    2,000 [D] halved for two CPU cores: ≈ 0.2 s per iteration for a cnn-m pool on 28×28 inputs); the pool
+    """N = 100 probability queries [P]; 1,000 joint iterations of 4 + 4 pool models (the proposed
+    2,000 [D] of docs/metav.md#parameters, halved for two CPU cores); the pool
     of :data:`~modelprint.queries.metav.METAV_POOL` (8 pirated + 8 independent, owner data). ``iterations``
     is the cap of the stop rule on the block-mean BCE (``stop_window=0``: every iteration)."""
     sampler = MetaVQueries(

@@ -1,6 +1,7 @@
-"""MFUE (Xu et al., KDD'26, seed paper 000; spec §1) as QuRD decomposes it (spec §1.6): Q = unlearnable
-triggers optimised on mimic models (+ M noise probes per trigger for MFUE-b), R = per-trigger CE loss (its
-Monte Carlo estimate −log p̂_y for MFUE-b), D = per-trigger interval match with tolerance τ → match rate."""
+"""MFUE (Xu et al., KDD'26; docs/mfue.md) as QuRD decomposes it (docs/mfue.md#qurd-decomposition): Q
+= unlearnable triggers optimised on mimic models (+ M noise probes per trigger for MFUE-b), R = per-trigger CE
+loss (its Monte Carlo estimate −log p̂_y for MFUE-b), D = per-trigger interval match with tolerance τ → match
+rate."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ModelDiff (Li, Zhang, Liu, Yang, Liu, ISSTA'21; spec §11) as QuRD reimplements it."""
+"""ModelDiff (Li, Zhang, Liu, Yang, Liu, ISSTA'21; docs/modeldiff.md) as QuRD reimplements it."""
 
 from __future__ import annotations
 

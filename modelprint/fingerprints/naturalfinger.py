@@ -1,4 +1,5 @@
-"""NaturalFinger (Yang, Wang, Wang, arXiv 2305.17868; spec §3, from the paper and the official code)."""
+"""NaturalFinger (Yang, Wang, Wang, arXiv 2305.17868; docs/naturalfinger.md, from the paper and the official
+code)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ naturalfinger = register_label_scheme(
     a random transformation per step; screened under every transformation. Pool: victim + 8 positives,
     8 negatives. The three tricks of the paper's ablation (adversarial label, input transformation,
     discriminator loss) switch off with ``adversarial_label`` / ``transform`` / ``discriminator_loss``.
-    ``candidates``·budget initial latents are optimised at most (the spec's "about 10 × |Q|"); ``fill``
+    ``candidates``·budget initial latents are optimised at most (the paper's "about 10 × |Q|"); ``fill``
     tops a short key up with the samples closest to passing screening (a [D] option for pools on which
     few samples pass). The 1000 epochs are the cap of a stop rule on the block-mean loss, and batches end
     once the screened samples stop growing (:class:`NaturalFingerQueries`; ``stop_window=0,

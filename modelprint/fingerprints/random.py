@@ -1,4 +1,4 @@
-"""Random — uniform seed sampling baseline (QuRD; spec §15)."""
+"""Random — uniform seed sampling baseline (QuRD; docs/random.md)."""
 
 from __future__ import annotations
 

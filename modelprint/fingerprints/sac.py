@@ -1,4 +1,4 @@
-"""SAC — sample correlation (Guan, Liang, He, NeurIPS'22; spec §10): SAC-w and SAC-m."""
+"""SAC — sample correlation (Guan, Liang, He, NeurIPS'22; docs/sac.md): SAC-w and SAC-m."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""UAP fingerprinting (Peng, Li, Chen, Zhang, Zhu, Xue, CVPR'22; spec §13 — reconstructed, no code)."""
+"""UAP fingerprinting (Peng, Li, Chen, Zhang, Zhu, Xue, CVPR'22; docs/uap.md — reconstructed, no code)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ZestOfLIME (Jia, Chen, Guan, Shamsabadi, Papernot, ICLR'22; spec §12) as QuRD reimplements it."""
+"""ZestOfLIME (Jia, Chen, Guan, Shamsabadi, Papernot, ICLR'22; docs/zest.md) as QuRD reimplements it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Class-conditional hinge GANs trained on the owner's data (spec §3.4), for NaturalFinger (spec §3):
+"""Class-conditional hinge GANs trained on the owner's data (docs/naturalfinger.md#gan), for NaturalFinger:
 settings and cache key (:class:`GanSpec`), networks, the trainer and the on-disk store."""
 
 from modelprint.gan.base import ConditionalGan, GanCard, GanSpec, auto_width

@@ -1,5 +1,6 @@
 """What a GAN is to modelprint: its settings (:class:`GanSpec`, the cache key), its card (:class:`GanCard`)
-and the trained pair (:class:`ConditionalGan`) that NaturalFinger (spec §3) optimises latents through."""
+and the trained pair (:class:`ConditionalGan`) that NaturalFinger (docs/naturalfinger.md) optimises latents
+through."""
 
 from __future__ import annotations
 
@@ -17,24 +18,24 @@ GAN_CARD_FORMAT = "modelprint-gan-card/1"
 
 
 def auto_width(size: int) -> int:
-    """The default base width by image size: 64 from 32×32 up (the spec's CIFAR layout), 16 below (28×28
-    and 8×8 digits). On mnist5k, one thread of a busy two-core CPU, an epoch took 6 s at width 16 and 15 s
-    at width 32; width 16 is enough for recognisable digits (see :class:`GanSpec`)."""
+    """The default base width by image size: 64 from 32×32 up (the CIFAR layout of docs/naturalfinger.md#gan),
+    16 below (28×28 and 8×8 digits): width 16 trains faster than 32 on a CPU and is enough for recognisable
+    digits (see :class:`GanSpec`)."""
     return 64 if size >= 32 else 16
 
 
 @dataclass(frozen=True)
 class GanSpec:
-    """Settings of the class-conditional hinge GAN of spec §3.4 [D], trained on the ``data`` split (the
-    owner's, never the attacker's) of the pool's dataset.
+    """Settings of the class-conditional hinge GAN of docs/naturalfinger.md#gan [D], trained on the ``data``
+    split (the owner's, never the attacker's) of the pool's dataset.
 
     Adam with ``lr_g`` / ``lr_d`` and betas (0.0, 0.9), batch ``batch``, ``n_dis`` discriminator steps per
     generator step, an EMA of the generator's weights with decay ``ema`` (0: none). ``width=None`` picks
-    :func:`auto_width` from the image size. ``epochs`` passes over the split replace the spec's 50k–100k
-    CIFAR steps (the default 100 gives about 3k steps on mnist5k's 2,000 owner images).
+    :func:`auto_width` from the image size. ``epochs`` passes over the split replace the 50k–100k
+    CIFAR generator steps proposed for a GAN trained from scratch (the default 100 gives about 3k steps on
+    mnist5k's 2,000 owner images).
 
-    Measured with the defaults on mnist5k (owner split, split seed 0): 977 s of training at nice 19 on one
-    thread of a two-core CPU shared with three benchmarks (310 s of CPU time); of 2,000 samples, 90.8%
+    Measured with the defaults on mnist5k (owner split, split seed 0): of 2,000 samples, 90.8%
     pass NaturalFinger's initial selection against the victim ``train(cnn-m,mnist5k,0)`` and its 8 pool
     positives, and the victim labels 92.2% of those with confidence above 0.9."""
 
@@ -105,9 +106,10 @@ class GanCard:
 
 
 class ConditionalGan:
-    """A trained (G, D) pair, frozen and in eval mode; images are in [0,1] on the outside (spec §3.2:
-    x = (G(z, c) + 1)/2, and D sees 2x − 1). Gradients flow to the latents and inputs only. The networks
-    run on their own device; results come back on the device of the latents (or images) passed in."""
+    """A trained (G, D) pair, frozen and in eval mode; images are in [0,1] on the outside
+    (docs/naturalfinger.md#algorithm: x = (G(z, c) + 1)/2, and D sees 2x − 1). Gradients flow to the latents
+    and inputs only. The networks run on their own device; results come back on the device of the latents (or
+    images) passed in."""
 
     def __init__(self, generator: Generator, discriminator: Discriminator, card: GanCard) -> None:
         self.generator = generator.eval().requires_grad_(False)

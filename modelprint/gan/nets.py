@@ -1,8 +1,9 @@
-"""The class-conditional hinge GAN of spec §3.4 [D]: a DCGAN/SNGAN-style generator with conditional batch
-norm and a spectral-norm discriminator with a projection term (Miyato & Koyama 2018), sized by image shape.
+"""The class-conditional hinge GAN of docs/naturalfinger.md#gan [D]: a DCGAN/SNGAN-style generator with
+conditional batch norm and a spectral-norm discriminator with a projection term (Miyato & Koyama 2018), sized
+by image shape.
 
 Layout (:func:`layout`): the generator starts at ``s0 × s0`` and doubles the resolution ``u`` times, with
-``u`` the most halvings (at most 3) that keep ``s0 ≥ 4`` and integral: 32×32 → 4·2³ (the spec's CIFAR
+``u`` the most halvings (at most 3) that keep ``s0 ≥ 4`` and integral: 32×32 → 4·2³ (the CIFAR
 layout), 28×28 → 7·2², 8×8 → 4·2¹. Channels at level k are ``width·min(4, 2^(u−k))`` (32×32 with width
 64: 256 → 256 → 128 → 64). The discriminator mirrors it with ``u`` stride-2 convolutions."""
 
@@ -100,8 +101,8 @@ class Discriminator(nn.Module):
     """D(x, c): (N, C, H, W) images in [−1, 1] and class codes → (N,) realness scores.
 
     Spectral-norm conv 3×3, then ``u`` × [SN conv 4×4 stride 2 → LeakyReLU 0.1] with doubling channels
-    (spec §3.4: 64 → 128 → 256 on 32×32 at width 64), global sum-pooling, an SN linear output plus the
-    projection ⟨embed(c), h⟩."""
+    (docs/naturalfinger.md#gan: 64 → 128 → 256 on 32×32 at width 64), global sum-pooling, an SN linear output
+    plus the projection ⟨embed(c), h⟩."""
 
     def __init__(self, image_shape: tuple[int, int, int], num_classes: int, *, width: int = 64) -> None:
         super().__init__()

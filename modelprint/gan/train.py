@@ -1,4 +1,4 @@
-"""Training the class-conditional hinge GAN of spec §3.4 [D] (SNGAN/SAGAN losses):
+"""Training the class-conditional hinge GAN of docs/naturalfinger.md#gan [D] (SNGAN/SAGAN losses):
 
     L_D = E[relu(1 − D(x, c))] + E[relu(1 + D(G(z, c), c))],      L_G = −E[D(G(z, c), c)],
 

@@ -1,7 +1,8 @@
 """Access levels a suspect exposes (logits, probabilities, top-k, label-only) and the query budget.
 
-A scheme that needs more than a suspect gives fails with :class:`AccessError` (spec §22.2: never read
-logits through a label-only wrapper). Every suspect counts the images sent to it (spec §0)."""
+A scheme that needs more than a suspect gives fails with :class:`AccessError`
+(docs/conventions.md#access-levels: never read logits through a label-only wrapper). Every suspect counts the
+images sent to it."""
 
 from __future__ import annotations
 

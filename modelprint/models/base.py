@@ -55,11 +55,16 @@ class TorchClassifier:
     return CPU tensors in [0,1]. ``__call__`` returns logits; ``forward`` keeps the autograd graph.
 
     The module's 4-D weights are stored channels-last (NHWC): oneDNN's convolutions then run in that layout
-    end to end, about 2× faster forward and 1.4× faster training steps on these CNNs at one thread
-    (``bench/channels_last.py``). Values are the same; saved files and digests are layout-free
+    end to end, with faster forward passes and training steps on these CNNs at one thread
+    (``bench/channels_last.py`` measures it). Values are the same; saved files and digests are layout-free
     (``contiguous()``), though sums inside a convolution may round differently from the NCHW kernels."""
 
     output: Output = "logits"
+
+    arch_name: str | None = None
+    """The architecture the model was built as, when it came from a zoo card."""
+    arch_kwargs: dict[str, object] | None = None
+    """A user class's constructor arguments, when it came from a zoo card (None: built-in or defaults)."""
 
     def __init__(
         self,

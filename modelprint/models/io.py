@@ -122,6 +122,14 @@ def build_module(card: ModelCard) -> nn.Module:
 
 
 def classifier_from(module: nn.Module, card: ModelCard, *, device: str = "cpu") -> TorchClassifier:
+    model = _classifier(module, card, device=device)
+    options = card.config.get("arch_kwargs")
+    model.arch_kwargs = dict(options) if isinstance(options, dict) else None  # a student of "same" needs them
+    model.arch_name = card.arch
+    return model
+
+
+def _classifier(module: nn.Module, card: ModelCard, *, device: str) -> TorchClassifier:
     return TorchClassifier(
         module,
         num_classes=card.num_classes,

@@ -65,8 +65,21 @@ def lineage_options(kwargs: Mapping[str, object]) -> dict[str, str]:
     for name, value in kwargs.items():
         if not (isinstance(value, (bool, int, float, str)) and str(name).isidentifier()):
             raise ModelFileError(f"--arch-kwargs {name}={value!r}: a zoo lineage holds only scalar arguments")
+        if isinstance(value, str) and _reads_as_json(value):
+            raise ModelFileError(
+                f"--arch-kwargs {name}={value!r}: text that reads as a number or a JSON word would come back "
+                "as one from a lineage; give it as that value"
+            )
         out[f"{ARCH_OPTION}{name}"] = json.dumps(value) if not isinstance(value, str) else value
     return out
+
+
+def _reads_as_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True
 
 
 def options_from_lineage(options: Mapping[str, str]) -> dict[str, object]:
@@ -86,17 +99,21 @@ def options_from_lineage(options: Mapping[str, str]) -> dict[str, object]:
 
 def user_module(arch: str, kwargs: Mapping[str, object] | None = None) -> nn.Module:
     """An instance of the ``nn.Module`` class ``arch`` = ``package.module:Class``, built with ``kwargs``.
-    The working directory is searched first, as for ``python -m``."""
+    The working directory is searched first, as for ``python -m``, for this import only."""
     module_name, _, class_name = arch.partition(":")
     if not all(part.isidentifier() for part in module_name.split(".")) or not class_name.isidentifier():
         raise ModelFileError(f"--arch {arch!r}: expected package.module:Class")
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())
+    added = os.getcwd() not in sys.path
+    if added:  # for this import only: the rest of the run must not find modules in the working directory
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # a user's module may fail to import in any way (ImportError, SyntaxError, ...)
         why = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise ModelFileError(f"--arch {arch!r}: cannot import {module_name} ({why})") from None
+    finally:
+        if added and os.getcwd() in sys.path:
+            sys.path.remove(os.getcwd())
     cls = getattr(module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ModelFileError(f"--arch {arch!r}: {module_name} has no nn.Module class {class_name}")

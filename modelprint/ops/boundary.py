@@ -1,4 +1,4 @@
-"""IPGuard's boundary search (Cao, Jia, Gong, AsiaCCS'21) as fixed by spec §5.
+"""IPGuard's boundary search (Cao, Jia, Gong, AsiaCCS'21) as fixed in docs/ipguard.md.
 
 L(x) = ReLU(g_i(x) − g_j(x) + k) + ReLU(max_{t≠i,j} g_t(x) − g_i(x)) on the logits g: label j with margin
 k over i, and i kept as the runner-up. The max excludes i and j with −∞ (QuRD masks with 0, wrong for

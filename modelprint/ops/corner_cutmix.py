@@ -1,4 +1,4 @@
-"""SAC-m's one-pass CutMix (Guan, Liang, He, NeurIPS'22; spec §10.2 from the official code).
+"""SAC-m's one-pass CutMix (Guan, Liang, He, NeurIPS'22; docs/sac.md#queries, from the official code).
 
 A fixed box of side ⌈ratio·H⌉ × ⌈ratio·W⌉ (the Beta draw of ordinary CutMix is unused) whose centre is
 resampled until it lies in the outer sixth of both axes, i.e. near a corner, pasted from a random

@@ -1,4 +1,4 @@
-"""CutMix (Yun et al. 2019) as AKH's augmentation of too-few negatives (QuRD; spec §4)."""
+"""CutMix (Yun et al. 2019) as AKH's augmentation of too-few negatives (QuRD; docs/akh.md#sampler)."""
 
 from __future__ import annotations
 

@@ -2,8 +2,9 @@
 
 At the current point the classifier is linearised; the step goes to the nearest linearised boundary
 between the original class and any other class, r = (|f_l| + 1e-4)·w_l/‖w_l‖², and is accumulated.
-The returned point is x₀ + (1 + overshoot)·Σr, clipped to [0,1] after every step (spec §0; the paper
-does not clip). Samples stop independently once their label has changed or ``max_iter`` is reached."""
+The returned point is x₀ + (1 + overshoot)·Σr, clipped to [0,1] after every step
+(docs/conventions.md#images-and-budgets; the paper does not clip). Samples stop independently once their label
+has changed or ``max_iter`` is reached."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""LIME super-pixel subsampling and local linear fits as ZestOfLIME uses them (Jia et al. ICLR'22, §12).
+"""LIME super-pixel subsampling and local linear fits as ZestOfLIME uses them (Jia et al. ICLR'22,
+docs/zest.md).
 
 Segmentation is a fixed ``grid × grid`` partition instead of quickshift: on 8×8 and 28×28 inputs quickshift
 returns a handful of irregular segments whose count varies per image, while a grid gives every image the

@@ -2,8 +2,8 @@
 
 The iterative searches (IPGuard's Adam loop, DeepFool, UAP) run thousands of small tensor ops. With several
 intra-op threads on a shared CPU each op waits at an OpenMP barrier for a descheduled peer thread:
-measured on the tiny zoo with 2 threads and one busy core, IPGuard took 105 s instead of 1 s. These loops
-therefore run on one thread; the caller's setting is restored on exit."""
+on the tiny zoo with 2 threads and one busy core, IPGuard ran orders of magnitude slower than on one
+thread. These loops therefore run on one thread; the caller's setting is restored on exit."""
 
 from __future__ import annotations
 

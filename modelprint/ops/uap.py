@@ -48,8 +48,9 @@ def universal_perturbation(
     generator: torch.Generator,
     stop: StopRule = NEVER,
 ) -> UAPResult:
-    """UAP of ``model`` fitted on ``images`` (N,C,H,W) in [0,1]; spec §13 defaults ξ = 10/255, rate 0.8.
-    ``stop`` is checked on the fooling rate after every pass (it draws no random numbers)."""
+    """UAP of ``model`` fitted on ``images`` (N,C,H,W) in [0,1]; the defaults ξ = 10/255, rate 0.8 are [D]
+    (docs/uap.md#parameters). ``stop`` is checked on the fooling rate after every pass (it draws no random
+    numbers)."""
     if eps < 0 or max_passes < 1 or batch_size < 1:
         raise ValueError("universal_perturbation needs eps >= 0, max_passes >= 1 and batch_size >= 1")
     images = images.detach().float().cpu()

@@ -1,12 +1,13 @@
-"""What an owner-side pool holds and the built pool (spec §6.1, §7.1, §9; MFUE §5).
+"""What an owner-side pool holds and the built pool (docs/cae.md#pools, docs/metafinger.md#pools,
+docs/metav.md#components; MFUE §5).
 
 Positives are the victim attacked on the **owner's** data (fine-tune, prune, noise, adversarial training,
 extraction); negatives are independent models trained on the owner's data with seeds no benchmark preset
 uses. Both are ordinary zoo lineages, so pools are built, cached and verified like any zoo model.
 
-A pool may also carry a class-conditional GAN trained on the owner's data (NaturalFinger, spec §3): the
-spec names its settings (:class:`~modelprint.gan.GanSpec`), the built pool holds the trained GAN, and it is
-cached in the same store as the members (``<store>/gans``)."""
+A pool may also carry a class-conditional GAN trained on the owner's data (NaturalFinger,
+docs/naturalfinger.md#gan): the spec names its settings (:class:`~modelprint.gan.GanSpec`), the built pool
+holds the trained GAN, and it is cached in the same store as the members (``<store>/gans``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""One forward (and backward) over every member of a pool, or over a mini-batch of them (spec §3, §6–9:
-NaturalFinger, CAE, MetaFinger, MetaV).
+"""One forward (and backward) over every member of a pool, or over a mini-batch of them
+(docs/naturalfinger.md, docs/cae.md, docs/metafinger.md, docs/metav.md: NaturalFinger, CAE, MetaFinger,
+MetaV).
 
 Members that share an architecture (same module class, parameter/buffer names, shapes and dtypes, layer
 settings and device; eval mode; no hooks) run as **one** batched call; the others run one by one.
@@ -24,12 +25,12 @@ and do not see later changes to a member (members run in the loop read detached 
 weights) — build a new ensemble after changing a member. Gradients flow to the input ``x`` only; members'
 parameters get no gradient and are never modified.
 
-Speed (``bench/pool_ensemble.py``, 10 x cnn-m, batch 64, forward + backward, quiet 2-core CPU, 2 threads):
-loop 0.171 s, grouped 0.271 s, vmap 0.468 s — the loop is faster (0.63x); with cnn-s on 8x8 the grouped
-path is 1.10x faster. On a CPU each member's convolution is already one large GEMM and the batched
-activations are P times larger, so batching loses; it pays off where kernel-launch overhead dominates
-(GPUs, or CPUs oversubscribed by other jobs). Hence ``batched=None`` (the default) batches on CUDA devices
-only, which also keeps CPU results bit-identical to the per-member forward."""
+Speed (measured by ``bench/pool_ensemble.py``): on a quiet two-core CPU the per-member loop beats both
+batched paths for cnn-m pools, and the grouped path wins only narrowly for cnn-s on 8x8. On a CPU each
+member's convolution is already one large GEMM and the batched activations are P times larger, so batching
+loses; it pays off where kernel-launch overhead dominates (GPUs, or CPUs oversubscribed by other jobs). Hence
+``batched=None`` (the default) batches on CUDA devices only, which also keeps CPU results bit-identical to the
+per-member forward."""
 
 from __future__ import annotations
 

@@ -141,11 +141,11 @@ MODELDIFF_EPS = 0.03
 
 
 class ModelDiffQueries(AdversarialQueries):
-    """ModelDiff's input pairs as QuRD builds them (Li et al., ISSTA'21; spec §11): s/2 seeds and one
-    untargeted ℓ∞ PGD example each, foolbox LinfPGD defaults (40 steps of 0.01/0.3·ε, random start),
-    attacked label = the victim's prediction. ``eps=None`` (default): ε = 0.03 on CIFAR and
-    max(0.03, the victim's median minimal ℓ∞ distance) elsewhere (:func:`~modelprint.ops.scaling.scaled_linf`;
-    at 0.03 PGD flips about 10 % of digit seeds), recorded in ``extras["eps"]``; a number fixes ε."""
+    """ModelDiff's input pairs as QuRD builds them (Li et al., ISSTA'21; docs/modeldiff.md#queries): s/2 seeds
+    and one untargeted ℓ∞ PGD example each, foolbox LinfPGD defaults (40 steps of 0.01/0.3·ε, random start),
+    attacked label = the victim's prediction. ``eps=None`` (default): ε = 0.03 on CIFAR and max(0.03, the
+    victim's median minimal ℓ∞ distance) elsewhere (:func:`~modelprint.ops.scaling.scaled_linf`; at 0.03 PGD
+    flips about 10 % of digit seeds), recorded in ``extras["eps"]``; a number fixes ε."""
 
     def __init__(self, *, eps: float | None = None, steps: int = 40, rel_step: float = 0.01 / 0.3) -> None:
         self.fixed = eps
@@ -180,7 +180,7 @@ class DeepFoolQueries(_PerturbedSeeds):
 
 def spread_indices(predicted: torch.Tensor, m: int, *, generator: torch.Generator) -> torch.Tensor:
     """``m`` indices spread over the victim's predicted classes: round-robin over classes, random order
-    within each (stands in for UAP's clustering of victim features, spec §13 [R])."""
+    within each (stands in for UAP's clustering of victim features, docs/uap.md#algorithm [R])."""
     order = torch.randperm(len(predicted), generator=generator)
     by_class = [order[predicted[order] == c] for c in torch.unique(predicted).tolist()]
     picked: list[int] = []
@@ -205,9 +205,9 @@ UAP_STOP_WINDOW = 3
 
 class UAPQueries(QuerySampler):
     """Pairs (x_i, x_i + v) for a universal adversarial perturbation v of the victim (Peng et al., CVPR'22;
-    spec §13): v is fitted with :func:`~modelprint.ops.uap.universal_perturbation` on ``fit_points``
-    seeds (ξ = 10/255, target fooling rate 0.8, ≤ 10 passes), then m = budget/2 points spread across the
-    victim's predicted classes are queried clean and perturbed. v is stored in ``extras["uap"]``.
+    docs/uap.md#algorithm): v is fitted with :func:`~modelprint.ops.uap.universal_perturbation` on
+    ``fit_points`` seeds (ξ = 10/255, target fooling rate 0.8, ≤ 10 passes), then m = budget/2 points spread
+    across the victim's predicted classes are queried clean and perturbed. v is stored in ``extras["uap"]``.
 
     Stop rule (our defaults :data:`UAP_STOP_TOL`, :data:`UAP_STOP_WINDOW`; :mod:`modelprint.ops.convergence`):
     ``max_passes`` is the cap; after every pass the fooling rate on the fitting seeds (which the pass computes

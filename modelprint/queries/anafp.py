@@ -1,4 +1,4 @@
-"""AnaFP queries (Yang, Geng, Chen, Luo 2026, seed paper 001; spec §2 — reconstructed, [R]): DeepFool
+"""AnaFP queries (Yang, Geng, Chen, Luo 2026; docs/anafp.md — reconstructed, [R]): DeepFool
 points of the victim pushed past its decision boundary and stretched by a factor λ whose admissible
 interval comes from a pirated pool (robustness: they must still agree) and an independent pool
 (uniqueness: they must disagree), with quantile relaxation and a grid search for the most feasible λ.
@@ -31,12 +31,14 @@ from modelprint.types import Queries
 log = logging.getLogger(__name__)
 
 Lipschitz = Literal["ball", "ray"]
-"""How the independent models' margin growth is bounded (spec §2.2 step 5): ``ball`` is the spec's local
-Lipschitz constant over a ball [D]; ``ray`` the same bound restricted to the fingerprint's ray."""
+"""How the independent models' margin growth is bounded (step 5 of docs/anafp.md#construction): ``ball`` is
+the reconstruction's local Lipschitz constant over a ball [D]; ``ray`` the same bound restricted to the
+fingerprint's ray."""
 
 Slope = Literal["secant", "probes"]
-"""The victim's margin slope κ_f in the robustness bound (spec §2.2 step 4): ``probes`` is the spec's
-minimum of the local slope over probe points [D]; ``secant`` the exact mean slope at each candidate."""
+"""The victim's margin slope κ_f in the robustness bound (step 4 of docs/anafp.md#construction): ``probes`` is
+the reconstruction's minimum of the local slope over probe points [D]; ``secant`` the exact mean slope at each
+candidate."""
 
 ANAFP_ARCHS: tuple[str, ...] = ("same", "cnn-m", "lenet", "mlp", "resnet8")
 """Architectures of the independent pool: the victim's and four others (the CAE references, so both
@@ -54,22 +56,21 @@ ANAFP_POOL = PoolSpec(
     ),
     negatives=ANAFP_ARCHS + ANAFP_ARCHS,
 )
-"""10 pirated + 10 independent surrogates [D] (spec §2.1: the attack families of §16 on the owner's data —
-fine-tuning in the four modes (shared with MetaFinger's pool), pruning with recovery, weight noise,
-distillation into the same and another architecture, adversarial training; independent models of five
-architectures, two seeds each, on the owner's data)."""
+"""10 pirated + 10 independent surrogates [D] (docs/anafp.md#pools: the attack families of docs/attacks.md on
+the owner's data — fine-tuning in the four modes (shared with MetaFinger's pool), pruning with recovery,
+weight noise, distillation into the same and another architecture, adversarial training; independent models of
+five architectures, two seeds each, on the owner's data)."""
 
 GRID_COARSE = 20
 """Candidates of the grid search's coarse pass (our default; ``grid_coarse=0``: every candidate, the
-exhaustive search of spec §2.2 step 6): 21 of the 500 candidates (stride 25), then passes of stride 5 and 1
-around the best so far (:func:`~modelprint.queries.anafp_bounds.refinement`), 37 candidates per seed on
-average.
-On the tiny zoo (512 seeds, the 10 + 10 default pool and a 4 + 4 one) it chose the exhaustive grid's λ for
-510 of 512 seeds with the small pool (the two others: |Δλ| ≤ 0.08, slack 0.004 lower) and all 512 with the
-default pool."""
+exhaustive search of step 6 in docs/anafp.md#construction): 21 of the 500 candidates (stride 25), then passes
+of stride 5 and 1 around the best so far (:func:`~modelprint.queries.anafp_bounds.refinement`), 37 candidates
+per seed on average. On the tiny zoo (512 seeds, the 10 + 10 default pool and a 4 + 4 one) it chose the
+exhaustive grid's λ for 510 of 512 seeds with the small pool (the two others: |Δλ| ≤ 0.08, slack 0.004 lower)
+and all 512 with the default pool."""
 BATCH_TOL = 0.05
-"""Relative tolerance of the seed-batch stop rule (our default; the spec analyses seeds until ``budget`` are
-admissible or ``max_seeds`` ran out)."""
+"""Relative tolerance of the seed-batch stop rule (our default; the reconstruction analyses seeds until
+``budget`` are admissible or ``max_seeds`` ran out)."""
 BATCH_WINDOW = 2
 """Seed batches over which the admissible count must grow by more than :data:`BATCH_TOL` of itself (by at
 least one seed while it is 0) for the analysis to go on (our default; 0 switches the rule off)."""
@@ -133,7 +134,8 @@ class Analysis:
 
 
 class AnaFPQueries(PoolSampler):
-    """Stretched DeepFool points with an analytically admissible stretch factor (spec §2.2 [R]).
+    """Stretched DeepFool points with an analytically admissible stretch factor (docs/anafp.md#construction
+    [R]).
 
     Per batch of ``batch_size`` seeds the victim classifies correctly (seeded random order):
 
@@ -161,14 +163,14 @@ class AnaFPQueries(PoolSampler):
     every fingerprint is x_f(``fixed_lambda``); ``inside`` then says whether that λ was feasible.
     Extras: see :data:`PREFIX`.
 
-    Defaults that depart from spec §2.2 ([D]; ``quantile``: see
+    Defaults that depart from the reconstruction (docs/anafp.md#deviations, [D]; ``quantile``: see
     :data:`~modelprint.queries.anafp_bounds.DEFAULT_QUANTILE`; measured on the tiny zoo, 4 + 4 pool, q = 0.9):
-    ``lipschitz="ray"`` (the spec's ball gave λ_upper ≤ 1, an empty interval, for 96% of the 356 seeds,
-    median 0.48, and no admissible seed; the ray 32%, median 1.15: the victim's own bound
-    −m_f(x)/(L_f·d) is ≤ 1 by construction, and independent models have similar margin-to-gradient
-    ratios in every direction but not along the victim's adversarial one); ``slope="secant"`` (the
-    spec's minimum over probe points pins λ just below a probe, where κ_f drops); ``max_seeds=256``
-    bounds the cost (every seed costs ``grid`` × (1 + |P̂|) forward passes)."""
+    ``lipschitz="ray"`` (the reconstruction's ball gave λ_upper ≤ 1, an empty interval, for 96% of the 356
+    seeds, median 0.48, and no admissible seed; the ray 32%, median 1.15: the victim's own bound
+    −m_f(x)/(L_f·d) is ≤ 1 by construction, and independent models have similar margin-to-gradient ratios in
+    every direction but not along the victim's adversarial one); ``slope="secant"`` (the reconstruction's
+    minimum over probe points pins λ just below a probe, where κ_f drops); ``max_seeds=256`` bounds the cost
+    (every seed costs ``grid`` × (1 + |P̂|) forward passes)."""
 
     structure: QueryStructure = "points"
 
@@ -232,9 +234,9 @@ class AnaFPQueries(PoolSampler):
         target: torch.Tensor,
         generator: torch.Generator,
     ) -> torch.Tensor:
-        """λ_upper (N,) from the independent pool (spec §2.2 step 5), with the growth rate ρ_h of each
-        member's margin per unit λ from ``lipschitz``: ``"ball"`` L_h·d, L_h the largest ‖∇m_h‖₂ at
-        ``lipschitz_points`` points on the segment and in the ball; ``"ray"`` the largest ∂m_h/∂λ at
+        """λ_upper (N,) from the independent pool (step 5 of docs/anafp.md#construction), with the growth rate
+        ρ_h of each member's margin per unit λ from ``lipschitz``: ``"ball"`` L_h·d, L_h the largest ‖∇m_h‖₂
+        at ``lipschitz_points`` points on the segment and in the ball; ``"ray"`` the largest ∂m_h/∂λ at
         ``lipschitz_points`` stretches in [0, λ_clip] along the fingerprint's own ray."""
         n, k = len(x), self.lipschitz_points
         if self.lipschitz == "ball":
@@ -251,9 +253,10 @@ class AnaFPQueries(PoolSampler):
     def lower_bounds(
         self, victim: TorchClassifier, positives: PoolEnsemble, geo: Geometry, lam: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """λ_lower(λ) and the victim's margin m_f(x_f(λ)) at candidates ``lam`` (N,G) (spec §2.2 step 4):
-        the pirated pool's logit shift (quantile ``quantile`` over its members) against the victim's slope.
-        Every candidate is evaluated on its own, so a column gives the same values alone as in a grid."""
+        """λ_lower(λ) and the victim's margin m_f(x_f(λ)) at candidates ``lam`` (N,G) (step 4 of
+        docs/anafp.md#construction): the pirated pool's logit shift (quantile ``quantile`` over its members)
+        against the victim's slope. Every candidate is evaluated on its own, so a column gives the same values
+        alone as in a grid."""
         x, r, target = geo.x, geo.r, geo.target
         n, g = lam.shape
         points = ab.stretched(x, r, lam).flatten(0, 1)  # (N·G, C,H,W)
@@ -271,10 +274,10 @@ class AnaFPQueries(PoolSampler):
         return ab.lower_bound(shift, kappa), victim_margin
 
     def choose(self, victim: TorchClassifier, positives: PoolEnsemble, geo: Geometry) -> ab.Choice:
-        """Grid search for the most feasible λ (spec §2.2 steps 4 and 6) over ``grid`` candidates in
-        (1, min(λ_upper, ``lambda_clip``)]: all of them (``grid_coarse=0`` or ≥ ``grid``), or coarse to fine
-        (``grid_coarse`` candidates, then :func:`~modelprint.queries.anafp_bounds.refinement` passes), the
-        candidates left out counting as infeasible."""
+        """Grid search for the most feasible λ (steps 4 and 6 of docs/anafp.md#construction) over ``grid``
+        candidates in (1, min(λ_upper, ``lambda_clip``)]: all of them (``grid_coarse=0`` or ≥ ``grid``), or
+        coarse to fine (``grid_coarse`` candidates, then :func:`~modelprint.queries.anafp_bounds.refinement`
+        passes), the candidates left out counting as infeasible."""
         lam = ab.candidate_grid(geo.upper, self.lambda_clip, self.grid)
         n = len(lam)
         if self.grid_coarse == 0 or self.grid_coarse >= self.grid:

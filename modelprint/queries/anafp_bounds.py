@@ -1,10 +1,10 @@
-"""AnaFP's analytic bounds on the stretch factor (Yang, Geng, Chen, Luo 2026, seed paper 001; spec §2.2).
+"""AnaFP's analytic bounds on the stretch factor (Yang, Geng, Chen, Luo 2026; docs/anafp.md#construction).
 
 **Every formula of AnaFP lives in this module**, so that it can be corrected in one place once the full
 paper is available; :mod:`modelprint.queries.anafp` only orchestrates (seeds, batching, selection, keys).
-The seed paper is its abstract only, so everything here is [R] (reconstructed in spec §2) unless tagged
-[D] (a default of this project). The spec calls the stretch factor τ; here it is λ (the project's issue),
-and the spec's slope "λ_f·d" is κ_f below.
+Only the paper's abstract was available, so everything here is [R] (reconstructed, docs/anafp.md) unless
+tagged [D] (a default of this project). The paper calls the stretch factor τ; here it is λ (the project's
+issue), and the reconstruction's slope "λ_f·d" is κ_f below.
 
 Notation, for a seed x that the victim f labels y, a target class t ≠ y, and logits z_g of a model g:
 
@@ -15,9 +15,9 @@ Notation, for a seed x that the victim f labels y, a target class t ≠ y, and l
 - logit shift Δ_g(x) = ‖z_g(x) − z_f(x)‖∞, so that m_g ≥ m_f − 2·Δ_g (:func:`logit_shift`, step 4;
   open item: ∞- or 2-norm);
 - slope κ_f(λ) of the victim's margin along the ray, so that m_f(x_f(λ)) ≥ κ_f(λ)·(λ − 1) (m_f = 0 at the
-  boundary); it is the spec's λ_f·d. ``"probes"`` (spec): the min over probe stretches s ∈ [1, λ]
-  (:func:`probe_stretches`) of ∂m_f(x_f(s))/∂s (:func:`ray_slopes` by autograd through the clip,
-  :func:`slope_up_to`); ``"secant"`` [D]: m_f(x_f(λ))/(λ − 1) (:func:`secant_slope`), exact at every
+  boundary); it is the reconstruction's λ_f·d. ``"probes"`` (the reconstruction's form): the min over probe
+  stretches s ∈ [1, λ] (:func:`probe_stretches`) of ∂m_f(x_f(s))/∂s (:func:`ray_slopes` by autograd through
+  the clip, :func:`slope_up_to`); ``"secant"`` [D]: m_f(x_f(λ))/(λ − 1) (:func:`secant_slope`), exact at every
   candidate and free (the victim's logits there are computed anyway);
 - **robustness (lower bound)**: a pirated g keeps t if κ_f(λ)(λ − 1) > 2·Δ_g, i.e.
   λ > λ_lower(λ) = 1 + 2·Δ_P(λ) / κ_f(λ), with Δ_P(λ) the q-quantile of Δ_g(x_f(λ)) over the
@@ -25,13 +25,12 @@ Notation, for a seed x that the victim f labels y, a target class t ≠ y, and l
   dependency" that grid search resolves;
 - **uniqueness (upper bound)**: the margin of an independent h grows by at most ρ_h per unit λ, so h
   does not give t while λ < λ_h = −m_h(x) / ρ_h (:func:`uniqueness_stretch`; λ_h ≤ 0 when h already
-  gives t at x). ``"ball"`` (spec): ρ_h = L_h·d with L_h the local Lipschitz constant of m_h, the max of
-  ‖∇ₓm_h‖₂ on the segment [x, x_f(λ_clip)] and in the ball B(x, λ_clip·d) (:func:`lipschitz_points`,
-  :func:`gradient_norms` [D]), since m_h(x_f(λ)) ≤ m_h(x) + L_h·λ·d (clipping only shortens x_f − x);
-  ``"ray"`` [D]: the same bound restricted to the ray x_f lies on, ρ_h = the max of ∂m_h(x_f(s))/∂s
-  over s ∈ [0, λ_clip] (:func:`ray_slopes`);
-  λ_upper = the (1 − q)-quantile of λ_h over the independent pool Î, so at most a fraction 1 − q of it
-  may violate (:func:`upper_bound`);
+  gives t at x). ``"ball"`` (the reconstruction's form): ρ_h = L_h·d with L_h the local Lipschitz constant of
+  m_h, the max of ‖∇ₓm_h‖₂ on the segment [x, x_f(λ_clip)] and in the ball B(x, λ_clip·d)
+  (:func:`lipschitz_points`, :func:`gradient_norms` [D]), since m_h(x_f(λ)) ≤ m_h(x) + L_h·λ·d (clipping only
+  shortens x_f − x); ``"ray"`` [D]: the same bound restricted to the ray x_f lies on, ρ_h = the max of
+  ∂m_h(x_f(s))/∂s over s ∈ [0, λ_clip] (:func:`ray_slopes`); λ_upper = the (1 − q)-quantile of λ_h over the
+  independent pool Î, so at most a fraction 1 − q of it may violate (:func:`upper_bound`);
 - **quantile relaxation**: q (default 0.5 [D], :data:`DEFAULT_QUANTILE`) on both pools, linear
   interpolation between order statistics (``torch.quantile``);
 - **grid search**: ``n`` candidates evenly spaced in (1, λ_max], λ_max = min(λ_upper, λ_clip) (λ_clip
@@ -59,14 +58,14 @@ from modelprint.models.base import TorchClassifier
 from modelprint.pools import PoolEnsemble
 
 DEFAULT_QUANTILE = 0.5
-"""q of the quantile relaxation (spec §2.2 steps 4–5 [D]; the spec proposes 0.9). Measured on the tiny zoo
-with the default 10 + 10 pool (seed 0, 256 seeds): q = 0.9 and 0.75 left every interval empty (0/256
-seeds), since distilled and head-retrained pirated models shift the logits by 3.6–4.9 (∞-norm) at the
-fingerprints and q ≥ 0.75 keeps them in Δ_P; q = 0.5 gave 118/256 admissible seeds."""
+"""q of the quantile relaxation (steps 4–5 of docs/anafp.md#construction [D]; the first reconstruction
+proposed 0.9). Measured on the tiny zoo with the default 10 + 10 pool (seed 0, 256 seeds): q = 0.9 and 0.75
+left every interval empty (0/256 seeds), since distilled and head-retrained pirated models shift the logits by
+3.6–4.9 (∞-norm) at the fingerprints and q ≥ 0.75 keeps them in Δ_P; q = 0.5 gave 118/256 admissible seeds."""
 DEFAULT_GRID = 500
-"""Candidate stretch factors of the grid search (spec §2.2 step 6 [R])."""
+"""Candidate stretch factors of the grid search (step 6 of docs/anafp.md#construction [R])."""
 DEFAULT_CLIP = 10.0
-"""λ_clip, the largest candidate (spec §2.2 step 6 [D])."""
+"""λ_clip, the largest candidate (step 6 of docs/anafp.md#construction [D])."""
 
 
 # --------------------------------------------------------------------------- geometry (steps 1–3)
@@ -105,7 +104,7 @@ def boundary_displacement(
 ) -> torch.Tensor:
     """r = s*·``direction`` with s* ∈ (0, ``hi``] where the victim's margin toward ``target`` changes sign
     on the ray clip(x + s·direction) (bisection; m_f(x) < 0 at s = 0 and m_f > 0 at s = ``hi``), taking
-    the upper end so that x + r is labelled t (spec §2.2 step 1)."""
+    the upper end so that x + r is labelled t (step 1 of docs/anafp.md#construction)."""
     lo = torch.zeros(len(x))
     up = torch.full((len(x),), float(hi))
     for _ in range(iterations):
@@ -162,14 +161,15 @@ def slope_up_to(slopes: torch.Tensor, stretches: torch.Tensor, lam: torch.Tensor
 
 def secant_slope(victim_margin: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
     """κ_f(λ) = m_f(x_f(λ)) / (λ − 1), the mean slope of the victim's margin from the boundary (where it is
-    0) to the candidate [D]; with it, λ > λ_lower(λ) ⟺ m_f(x_f(λ)) > 2·Δ_P(λ) exactly. The spec's minimum
-    of the local slope over the segment (:func:`slope_up_to`) is a lower bound of it (mean value theorem)."""
+    0) to the candidate [D]; with it, λ > λ_lower(λ) ⟺ m_f(x_f(λ)) > 2·Δ_P(λ) exactly. The reconstruction's
+    minimum of the local slope over the segment (:func:`slope_up_to`) is a lower bound of it (mean value
+    theorem)."""
     return victim_margin / (lam - 1.0)
 
 
 def relaxed(values: torch.Tensor, q: float, dim: int = 0) -> torch.Tensor:
     """The q-quantile of ``values`` along the pool axis ``dim`` (linear interpolation; quantile
-    relaxation of spec §2.2 steps 4–5)."""
+    relaxation of steps 4–5 in docs/anafp.md#construction)."""
     return torch.quantile(values, q, dim=dim)
 
 
@@ -187,7 +187,7 @@ def lipschitz_points(
 ) -> torch.Tensor:
     """(N, n, C,H,W) points where the independent models' Lipschitz constants are estimated [D]: ⌈n/2⌉
     evenly on the segment [x, x_f(λ_clip)], the rest uniform in the ball B(x, λ_clip·d), clipped to
-    [0,1] (spec §2.2 step 5)."""
+    [0,1] (step 5 of docs/anafp.md#construction)."""
     on_segment = (n + 1) // 2
     t = torch.linspace(0.0, lam_clip, on_segment).to(x)
     segment = stretched(x, r, t.expand(len(x), -1))

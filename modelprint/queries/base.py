@@ -1,4 +1,5 @@
-"""Q of QuRD: which inputs to ask. Samplers see the victim white-box (spec §0)."""
+"""Q of QuRD: which inputs to ask. Samplers see the victim white-box
+(docs/conventions.md#qurd-decomposition)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ class QuerySampler(ABC):
 
 
 class PoolSampler(QuerySampler):
-    """A sampler that learns its queries against an owner-side model pool (spec §6–9): the runner builds
-    :attr:`pool_spec` for the victim and calls :meth:`sample_with_pool`."""
+    """A sampler that learns its queries against an owner-side model pool (docs/cae.md, docs/metafinger.md,
+    docs/metav.md, ...): the runner builds :attr:`pool_spec` for the victim and calls
+    :meth:`sample_with_pool`."""
 
     pool_spec: PoolSpec
 

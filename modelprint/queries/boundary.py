@@ -1,4 +1,5 @@
-"""IPGuard's boundary queries (Cao, Jia, Gong, AsiaCCS'21), exactly as spec §5 fixes QuRD's version."""
+"""IPGuard's boundary queries (Cao, Jia, Gong, AsiaCCS'21), with QuRD's version fixed as
+docs/ipguard.md#deviations describes."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from modelprint.types import Queries
 log = logging.getLogger(__name__)
 
 STOP_TOL = 1e-2
-"""Relative tolerance of the per-point stop rule (our default; the spec runs a point to loss 0 or the cap)."""
+"""Relative tolerance of the per-point stop rule (our default; without it a point runs to loss 0 or the
+cap)."""
 STOP_WINDOW = 20
 """Adam steps over which a point's best loss must improve by more than :data:`STOP_TOL` for it to go on
 (our default; 0 switches the rule off)."""
@@ -30,8 +32,8 @@ class BoundaryQueries(QuerySampler):
 
     Per start x₀ (label i = argmax g(x₀)), j ~ U(classes \\ {i}) (QuRD may draw j = i: fixed), then Adam
     (lr 0.01) minimises ReLU(g_i − g_j + k) + ReLU(max_{t≠i,j} g_t − g_i), max masked with −∞ (QuRD masks
-    with 0: fixed), until the loss is 0 or ``max_iter`` steps (QuRD stops at argmax = j, ignoring k; the
-    spec's default is followed). Only points the victim labels j are kept. Starts are seeds
+    with 0: fixed), until the loss is 0 or ``max_iter`` steps (QuRD stops at argmax = j, ignoring k; our
+    default [D] is followed). Only points the victim labels j are kept. Starts are seeds
     (``init="data"``) or U(0,1) noise (``init="uniform_noise"``); when too few succeed, further rounds draw
     new starts and targets, at most ``max_rounds``. Labels are the starts' labels (the victim's prediction
     for noise); extras hold i (``source_label``), j (``target``), the final ``loss`` and ``iterations``.
@@ -39,7 +41,7 @@ class BoundaryQueries(QuerySampler):
     ``until="label"`` is QuRD's stopping (each point stops at the first step the victim labels it j,
     whatever its margin), registered as ``ipguard-qurd``. Stop rule (our defaults :data:`STOP_TOL`,
     :data:`STOP_WINDOW`): a point whose best loss improved by at most ``stop_tol`` (relative) over the last
-    ``stop_window`` steps stops there (``max_iter`` is the cap; ``stop_window=0``: the spec's rule only)."""
+    ``stop_window`` steps stops there (``max_iter`` is the cap; ``stop_window=0``: the loss-0 rule only)."""
 
     structure: QueryStructure = "points"
 

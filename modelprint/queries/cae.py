@@ -1,4 +1,4 @@
-"""Conferrable adversarial examples (Lukas, Zhang, Kerschbaum, ICLR'21; spec §6): CEM against a pool of
+"""Conferrable adversarial examples (Lukas, Zhang, Kerschbaum, ICLR'21; docs/cae.md): CEM against a pool of
 surrogates (extracted from the victim) and references (independent models), then conferrability selection."""
 
 from __future__ import annotations
@@ -27,20 +27,20 @@ CAE_POOL = PoolSpec(
     + tuple(f"distill({a},data=owner)" for a in CAE_ARCHS),
     negatives=CAE_ARCHS + CAE_ARCHS,
 )
-"""10 surrogates + 10 references (the MFUE config, spec §6.1 [P]). Surrogates retrain on the victim's
+"""10 surrogates + 10 references (the MFUE config, docs/cae.md#pools [P]). Surrogates retrain on the victim's
 outputs over the owner's data: label extraction (its top-1 labels, the paper's recipe) and distillation
 (its probabilities) into five architectures; references are independent models of the same five
 architectures (two seeds each), trained on the owner's data with seeds no benchmark preset uses."""
 
 COLOUR_EPS = 0.025
-"""ε of spec §6.2 for CINIC/CIFAR (ℓ∞ in [0,1] pixel units)."""
+"""ε of docs/cae.md#cem for CINIC/CIFAR (ℓ∞ in [0,1] pixel units)."""
 SWEEP_TOP_EPS = 0.15
 """ε off the papers' data: the top of the paper's own sweep (0.01–0.15). The victim's median minimal ℓ∞
 distance (ModelDiff's rule, :func:`~modelprint.ops.scaling.scaled_linf`) is too small a ball for CEM: on the
 tiny digits zoo it is 0.09 and no candidate transfers to the surrogates, where 0.15 passes 13 of 30; on
 CIFAR the paper's 0.025 is several times that distance."""
 LR_PER_EPS = 1e-3 / COLOUR_EPS
-"""Adam's lr is kept proportional to ε (spec: lr 1e-3 for ε = 0.025), so the same number of steps can
+"""Adam's lr is kept proportional to ε (docs/cae.md: lr 1e-3 for ε = 0.025), so the same number of steps can
 cross the ball whatever its radius."""
 
 STOP_TOL = 1e-2
@@ -62,7 +62,8 @@ switches the rule off)."""
 
 
 class ConferrableQueries(PoolSampler):
-    """CEM (spec §6.2 [R]) from seeds the victim M classifies correctly, then selection (spec §6.3).
+    """CEM (docs/cae.md#cem [R]) from seeds the victim M classifies correctly, then selection
+    (docs/cae.md#selection-and-verification).
 
     With σ(x') = Softmax(mean_{s∈S} Drop(s(x')) ⊙ (1 − mean_{r∈R} Drop(r(x')))) over softmax outputs of
     surrogates S and references R (Drop keeps each member with probability 1 − ``dropout``, a fresh draw per
@@ -78,9 +79,9 @@ class ConferrableQueries(PoolSampler):
     ``budget`` candidates pass or the seeds (at most ``max_seeds``) run out; then the passing ones are
     returned, or the single most conferrable adversarial candidate if none passed (a warning is logged).
 
-    ``eps=None`` is 0.025 on CIFAR (spec) and the top of the paper's sweep elsewhere (:meth:`radius`);
+    ``eps=None`` is 0.025 on CIFAR [R] and the top of the paper's sweep elsewhere (:meth:`radius`);
     ``lr=None`` is ``eps`` × 0.04 (1e-3 at ε = 0.025). α, β, γ = 1, 0.1, 0.1, τ = 0.85, 100 steps and
-    dropout 0.3 are the spec's [D]/[R] defaults.
+    dropout 0.3 are the [D]/[R] defaults of docs/cae.md#parameters.
 
     Stop rules (our defaults :data:`STOP_TOL`, :data:`STOP_WINDOW`, :data:`STOP_BLOCK`, :data:`BATCH_TOL`,
     :data:`BATCH_WINDOW`; :mod:`modelprint.ops.convergence`):
@@ -142,7 +143,7 @@ class ConferrableQueries(PoolSampler):
         self.batch_tol, self.batch_window = batch_tol, batch_window
 
     def radius(self, data: Dataset) -> float:
-        """The ℓ∞ radius used on ``data``: ``eps``, or the spec's 0.025 on the papers' data (CIFAR,
+        """The ℓ∞ radius used on ``data``: ``eps``, or the reconstruction's 0.025 on the papers' data (CIFAR,
         :mod:`modelprint.data.traits`) and :data:`SWEEP_TOP_EPS` elsewhere (at 0.025 the digit models
         almost never change their label, so CEM yields no adversarial candidate)."""
         if self.eps is not None:
@@ -207,7 +208,8 @@ class ConferrableQueries(PoolSampler):
     def conferrability(
         ensemble: PoolEnsemble, n_surrogates: int, x: torch.Tensor, target: torch.Tensor
     ) -> torch.Tensor:
-        """Conf(x; t) = Transfer(S; t)·(1 − Transfer(R; t)) with every member, no dropout (spec §6.1)."""
+        """Conf(x; t) = Transfer(S; t)·(1 − Transfer(R; t)) with every member, no dropout
+        (docs/cae.md#pools)."""
         hits = (ensemble.labels(x) == target.view(1, -1)).float()  # (P, N)
         return hits[:n_surrogates].mean(0) * (1.0 - hits[n_surrogates:].mean(0))
 

@@ -1,4 +1,4 @@
-"""LIME subsampling (QuRD Eq. 6; ZestOfLIME, Jia et al., ICLR'22, spec §12)."""
+"""LIME subsampling (QuRD Eq. 6; ZestOfLIME, Jia et al., ICLR'22, docs/zest.md)."""
 
 from __future__ import annotations
 

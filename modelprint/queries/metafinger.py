@@ -1,5 +1,6 @@
-"""MetaFinger (Yang, Wang, Wang, IJCAI'22; spec §7): natural images meta-trained so that models derived from
-the victim agree with each other and independent ones do not, under random input transformations."""
+"""MetaFinger (Yang, Wang, Wang, IJCAI'22; docs/metafinger.md): natural images meta-trained so that models
+derived from the victim agree with each other and independent ones do not, under random input
+transformations."""
 
 from __future__ import annotations
 
@@ -33,11 +34,11 @@ METAFINGER_POOL = PoolSpec(
     + tuple(f"noise({v},data=owner)" for v in (1, 3, 5, 7, 9)),
     negatives=METAFINGER_ARCHS * 4,
 )
-"""20 positives + 20 negatives (the MFUE config, spec §7.1 [P]). Positives ("DNN augmentation"): the four
-fine-tuning modes twice (two seeds), magnitude pruning 10–70% with a one-epoch masked recovery and weight
-noising v ∈ {1,3,5,7,9} with its recovery fine-tune, all on the owner's data (pruning without recovery would
-reproduce a benchmark's pruned suspects weight for weight). Negatives: independent models over five
-architectures, four seeds each."""
+"""20 positives + 20 negatives (the MFUE config, docs/metafinger.md#pools [P]). Positives ("DNN
+augmentation"): the four fine-tuning modes twice (two seeds), magnitude pruning 10–70% with a one-epoch masked
+recovery and weight noising v ∈ {1,3,5,7,9} with its recovery fine-tune, all on the owner's data (pruning
+without recovery would reproduce a benchmark's pruned suspects weight for weight). Negatives: independent
+models over five architectures, four seeds each."""
 
 STOP_TOL = 1e-2
 """Relative tolerance of the epoch stop rule within a round (our default; the code runs all 10 epochs)."""
@@ -45,7 +46,7 @@ STOP_WINDOW = 0
 """Epochs over which the best epoch-mean training loss must improve by more than :data:`STOP_TOL` for a
 round to go on; 0 (our default) switches the rule off. Measured on the tiny zoo (budget 100, seeds 0-2):
 with a window of 2 the rounds end after 3-4 of their 10 epochs but pass fewer points through screening
-(18 instead of 30 in 3 rounds), so more rounds run and the key costs more (median 27.3 s against 20.6 s)."""
+(18 instead of 30 in 3 rounds), so more rounds run and the key costs more."""
 ROUND_TOL = 0.05
 """Relative tolerance of the round stop rule (our default; the code runs up to 100 rounds)."""
 ROUND_WINDOW = 3
@@ -54,7 +55,7 @@ before them (by at least one point while none was found) for the rounds to go on
 the rule off)."""
 
 
-# --------------------------------------------------------------------------- transformations (spec §7.2 [C])
+# ------------------------------------------------ transformations (docs/metafinger.md#transformations [C])
 
 
 def _uniform(generator: torch.Generator, low: float, high: float) -> float:
@@ -150,7 +151,8 @@ def translate(x: torch.Tensor, generator: torch.Generator, *, max_shift: int = 4
 
 
 def metafinger_transforms(size: int) -> list[tuple[str, Transform]]:
-    """The transformation list of the official code (spec §7.2) for H×W = ``size``×``size`` images.
+    """The transformation list of the official code (docs/metafinger.md#transformations) for
+    H×W = ``size``×``size`` images.
 
     Pixel-valued settings are written for 32×32 CIFAR-10 and scaled in proportion to ``size``: RP2 resizes
     to [0.75, 1.25)·size (CIFAR-10: [24, 40); Tiny-ImageNet's (56, 72) is about the same ratio) and the
@@ -181,7 +183,7 @@ def _kl(target: torch.Tensor, log_anchor: torch.Tensor) -> torch.Tensor:
 
 
 class MetaFingerQueries(PoolSampler):
-    """Meta-trained natural images (spec §7.2–7.3, official code [C]), per round:
+    """Meta-trained natural images (docs/metafinger.md#meta-training, official code [C]), per round:
 
     1. a batch of ``batch`` seeds the victim classifies correctly is optimised in pixel space (no ε-ball,
        only clamping to [0,1]) by Adam (``lr``) for ``epochs`` epochs; each epoch visits every training
@@ -193,8 +195,8 @@ class MetaFingerQueries(PoolSampler):
     3. screening: a point is kept iff every validation positive **and the victim** predict y and no
        validation negative does (TPR = 1, FPR = 0).
 
-    Rounds draw fresh seeds until ``budget`` points pass or ``max_rounds`` rounds ran (spec: up to 100).
-    The pool is split train / validation with ``train_fraction`` of each side for training (2/3, the
+    Rounds draw fresh seeds until ``budget`` points pass or ``max_rounds`` rounds ran (the code: up to 100
+    [C]). The pool is split train / validation with ``train_fraction`` of each side for training (2/3, the
     code's ablation split; the paper's third "test" part evaluates and is the benchmark's job here).
 
     Deviations, for the toolbox's key format: the victim is a training positive as well (the key's
@@ -265,8 +267,8 @@ class MetaFingerQueries(PoolSampler):
         n_val_positives: int,
         generator: torch.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """One round of meta-training on ``seeds`` (spec §7.2): the selected input state, the validation
-        pool's labels (P_val, N) on it and the number of epochs that ran."""
+        """One round of meta-training on ``seeds`` (docs/metafinger.md#meta-training): the selected input
+        state, the validation pool's labels (P_val, N) on it and the number of epochs that ran."""
         transforms = metafinger_transforms(seeds.shape[-1]) if self.transforms else [("identity", identity)]
         n_negatives = len(train) - n_positives
         inp = seeds.clone().requires_grad_(True)

@@ -1,5 +1,5 @@
-"""MetaV's adaptive fingerprint (Pan, Yan, Zhang, Yang, KDD'22; spec §9): N learnable inputs trained jointly
-with a meta-verifier V on an owner-side pool, V(concat softmax f(X)) → P(f is pirated)."""
+"""MetaV's adaptive fingerprint (Pan, Yan, Zhang, Yang, KDD'22; docs/metav.md): N learnable inputs trained
+jointly with a meta-verifier V on an owner-side pool, V(concat softmax f(X)) → P(f is pirated)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from modelprint.types import Queries
 VERIFIER_PREFIX = "metav."
 """Key extras holding V's parameters (``metav.<state_dict name>``) so verification rebuilds V."""
 
-#: Pirated models for the pool (spec §9.1: fine-tune, prune, distil, adversarial training) built on the
-#: owner's data, and independent models over several architectures. 8 + 8 keeps generation on two CPU
-#: cores; the paper's pools are larger [R].
+#: Pirated models for the pool (docs/metav.md#components: fine-tune, prune, distil, adversarial training)
+#: built on the owner's data, and independent models over several architectures. 8 + 8 keeps generation on two
+#: CPU cores; the paper's pools are larger [R].
 METAV_POOL = PoolSpec(
     positives=(
         "finetune(ftal,data=owner)",

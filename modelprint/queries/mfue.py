@@ -1,18 +1,19 @@
-"""MFUE queries (Xu et al., KDD'26, seed paper 000; spec §1): unlearnable (error-minimising) triggers
+"""MFUE queries (Xu et al., KDD'26; docs/mfue.md): unlearnable (error-minimising) triggers
 optimised against mimic models, i.e. snapshots of the source under PGD adversarial fine-tuning, and, for
-the label-only variant MFUE-b, Monte Carlo probes mixing each trigger with Gaussian noise (spec §1.5).
+the label-only variant MFUE-b, Monte Carlo probes mixing each trigger with Gaussian noise
+(docs/mfue.md#mfue-b-verification).
 
-Mimic models (spec §1.2). The code [C] saves one snapshot per epoch of a single adversarial fine-tuning
-run. A :class:`~modelprint.pools.PoolSpec` positive is one lineage step that the zoo trains on its own,
-and a step text cannot chain steps, so true snapshots would need a new attack. :data:`MFUE_POOL` therefore
-approximates snapshot k by an **independent** run of ``advtrain(4,lr=0.001,epochs=k,data=owner)`` for
-k = 1..10: model k has seen k epochs of ε = 4/255 [P] PGD training at lr 0.001 [P][C] from the source on
+Mimic models (docs/mfue.md#mimic-models). The code [C] saves one snapshot per epoch of a single adversarial
+fine-tuning run. A :class:`~modelprint.pools.PoolSpec` positive is one lineage step that the zoo trains on its
+own, and a step text cannot chain steps, so true snapshots would need a new attack. :data:`MFUE_POOL`
+therefore approximates snapshot k by an **independent** run of ``advtrain(4,lr=0.001,epochs=k,data=owner)``
+for k = 1..10: model k has seen k epochs of ε = 4/255 [P] PGD training at lr 0.001 [P][C] from the source on
 the owner's (source training) data [C], so the pool spans the same growing distances from the source as the
-snapshots. Differences, all from the zoo's ``advtrain`` step: each run has its own seed and a cosine
-schedule over its k epochs (the code keeps lr constant within 10 epochs), so run k drifts about as far as
-snapshot k/2 to k; PGD uses 10 steps of 1/255 with a random start (code: 20 steps of 1.2/255 from x); and
-the loss is ½CE(clean) + ½CE(adv) on every batch (code: 64 clean + 8 adversarial samples). Cost: 55
-adversarial epochs (≈ 600 plain epochs) instead of the code's 10.
+snapshots. Differences, all from the zoo's ``advtrain`` step: each run has its own seed and a cosine schedule
+over its k epochs (the code keeps lr constant within 10 epochs), so run k drifts about as far as snapshot k/2
+to k; PGD uses 10 steps of 1/255 with a random start (code: 20 steps of 1.2/255 from x); and the loss is
+½CE(clean) + ½CE(adv) on every batch (code: 64 clean + 8 adversarial samples). Cost: 55 adversarial epochs
+(≈ 600 plain epochs) instead of the code's 10.
 
 ``Pool`` needs at least one negative. MFUE's generation uses none (τ and θ are set afterwards on a model
 ensemble [P]), so :data:`MFUE_POOL` holds one independent model of the victim's architecture on the owner's
@@ -20,7 +21,7 @@ data; it serves only as a logged sanity check (its CE on the fresh triggers is l
 
 Observed on the tiny zoo (digits 8×8, tests/test_mfue.py): the mimic pool barely matters there (mimics at
 lr 0.001–0.5 give the same triggers and scores), MFUE-b separates derived from independent models (AUC 1.0)
-but MFUE-w at the spec's ε = 8/255, τ = 0.5 hardly does (AUC ≈ 0.55)."""
+but MFUE-w at the paper's ε = 8/255, τ = 0.5 hardly does (AUC ≈ 0.55)."""
 
 from __future__ import annotations
 
@@ -59,8 +60,8 @@ STOP_TOL = 1e-3
 STOP_WINDOW = 100
 """Outer iterations (each ``inner`` = 10 sign steps; 5 % of the 2000) over which the source's CE must
 improve by more than :data:`STOP_TOL` for the optimisation to go on (our default; 0 switches the rule off).
-On the tiny zoo (seeds 0-2) a window of 20 cost 2.1 s per key against 117 s for the cap, with AUC 0.556
-against 0.583; a window of 100, 8.2 s and AUC 0.576."""
+On the tiny zoo (seeds 0-2) a window of 20 was far cheaper than the cap, with AUC 0.556 against 0.583; a
+window of 100 still costs a small fraction of the cap and gave AUC 0.576."""
 
 PREFIX = "mfue."
 """Key extras of MFUE: ``mfue.index`` (seed positions in the seed set), and for MFUE-b ``mfue.trigger``
@@ -72,7 +73,8 @@ of each kept trigger among those generated) and ``mfue.noise_seed`` (seed of the
 def correct_seeds(
     victim: TorchClassifier, data: Dataset, n: int, *, generator: torch.Generator
 ) -> torch.Tensor:
-    """Positions of ``n`` seeds (seeded random order) that the victim classifies correctly (spec §1.3 [D])."""
+    """Positions of ``n`` seeds (seeded random order) that the victim classifies correctly
+    (docs/mfue.md#trigger-generation [D])."""
     ok = (victim.predict(data.images) == data.labels).nonzero().squeeze(1)
     if len(ok) == 0:
         raise ValueError(f"the victim classifies no sample of {data.name} correctly")
@@ -142,12 +144,12 @@ _MEMO: Memo[Queries] = Memo(4)
 
 
 class UnlearnableTriggers(PoolSampler):
-    """MFUE's Q (spec §1.3): ``budget`` correctly classified seeds of ``data`` (seeded random choice [D];
-    the runner passes the owner's held-out test split, the code's held-out slice [C]) made error-minimising
-    against the mimic ensemble {victim} ∪ pool positives (``include_source``; the spec's toolbox default,
-    which avoids the code's swap of the last snapshot for the source [C], spec §22.7). Queries carry the
-    ground-truth labels and ``mfue.index``. Defaults: ε_UF = 8/255 [P][C], η = 1.6/255, 2000 × 10 steps,
-    decay 0.9 at iteration 100 [C]."""
+    """MFUE's Q (docs/mfue.md#trigger-generation): ``budget`` correctly classified seeds of ``data`` (seeded
+    random choice [D]; the runner passes the owner's held-out test split, the code's held-out slice [C]) made
+    error-minimising against the mimic ensemble {victim} ∪ pool positives (``include_source``; our default
+    [D], which avoids the code's swap of the last snapshot for the source [C], docs/conventions.md#pitfalls).
+    Queries carry the ground-truth labels and ``mfue.index``. Defaults: ε_UF = 8/255 [P][C], η = 1.6/255,
+    2000 × 10 steps, decay 0.9 at iteration 100 [C]."""
 
     structure: QueryStructure = "points"
 
@@ -239,9 +241,10 @@ def alpha_search(
     halvings: int = 8,
     band: tuple[float, float] = (0.4, 0.6),
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Spec §1.5 step 3 [C], for all triggers at once: bisect α in (0,1) until the source's accuracy on the
-    M probes lies in ``band`` (below: α ← larger, towards x_UF; above: smaller), at most ``halvings`` times.
-    Returns (α* (T,), found (T,) bool); a trigger without such α is dropped by the caller [C]."""
+    """Step 3 of docs/mfue.md#mfue-b-verification [C], for all triggers at once: bisect α in (0,1) until the
+    source's accuracy on the M probes lies in ``band`` (below: α ← larger, towards x_UF; above: smaller), at
+    most ``halvings`` times. Returns (α* (T,), found (T,) bool); a trigger without such α is dropped by the
+    caller [C]."""
     t, m = noise.shape[:2]
     lo, hi = torch.zeros(t), torch.ones(t)
     alpha, found = torch.full((t,), float("nan")), torch.zeros(t, dtype=torch.bool)
@@ -262,9 +265,10 @@ def alpha_search(
 
 
 class ProbedTriggers(PoolSampler):
-    """MFUE-b's Q (spec §1.5 [C]): unlearnable triggers (as :class:`UnlearnableTriggers`), each with M =
-    ``probes`` Gaussian noise draws δ_pb ~ N(0, I) in pixel space (code; the paper's "gradient ascent" probes
-    are not implemented), α* found by :func:`alpha_search` on the source, triggers without α* dropped [C].
+    """MFUE-b's Q (docs/mfue.md#mfue-b-verification [C]): unlearnable triggers (as
+    :class:`UnlearnableTriggers`), each with M = ``probes`` Gaussian noise draws δ_pb ~ N(0, I) in pixel space
+    (code; the paper's "gradient ascent" probes are not implemented), α* found by :func:`alpha_search` on the
+    source, triggers without α* dropped [C].
 
     The queries are the M probes of every kept trigger, ``budget // probes`` triggers generated (at least
     one; M = min(``probes``, budget)), so at most ``budget`` label queries are sent and ``len(queries)`` is

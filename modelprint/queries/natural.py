@@ -19,7 +19,7 @@ from modelprint.types import Queries
 
 
 class CornerCutMixQueries(QuerySampler):
-    """SAC-m (spec §10.2 [C]): ``budget`` seeds drawn uniformly, then one CutMix pass with a fixed
+    """SAC-m (docs/sac.md#queries [C]): ``budget`` seeds drawn uniformly, then one CutMix pass with a fixed
     ``ratio`` box centred near a corner, pasted from a permutation of the batch (optionally followed by a
     horizontal flip). Boxes and partners are recorded in extras. The corners are those of the data's
     content box (:func:`~modelprint.ops.scaling.content_box`: the whole frame on CIFAR; on centred digits
@@ -51,10 +51,11 @@ def _labels(model: Classifier, images: torch.Tensor) -> torch.Tensor:
 
 
 class CommonNegativeQueries(QuerySampler):
-    """SAC-w (spec §10.2): seeds misclassified by the victim *and* by at least ``agreement`` of the owner's
-    ``surrogates`` (the code's ``dataset_common``), completed with AKH's CutMix + flips when too few. With
-    no surrogates it is QuRD's approximation, plain victim negatives (= :class:`NegativeQueries`).
-    Surrogates are generation-only pools: keep them disjoint from evaluation suspects (spec §22.4)."""
+    """SAC-w (docs/sac.md#queries): seeds misclassified by the victim *and* by at least ``agreement`` of the
+    owner's ``surrogates`` (the code's ``dataset_common``), completed with AKH's CutMix + flips when too few.
+    With no surrogates it is QuRD's approximation, plain victim negatives (= :class:`NegativeQueries`).
+    Surrogates are generation-only pools: keep them disjoint from evaluation suspects
+    (docs/conventions.md#pitfalls)."""
 
     structure: QueryStructure = "points"
 
@@ -80,9 +81,10 @@ class CommonNegativeQueries(QuerySampler):
 
 
 class EntropyQueries(QuerySampler):
-    """FBI's ``entropy_label`` selection (spec §14 [C]): for each seed, the entropy of the labels predicted by
-    a reference ``pool`` of models; keep the ``top`` fraction with the highest entropy (ties broken by a
-    random order) and draw ``budget`` among them. Needs a non-empty pool (kept disjoint from suspects)."""
+    """FBI's ``entropy_label`` selection (docs/fbi.md#algorithm [C]): for each seed, the entropy of the labels
+    predicted by a reference ``pool`` of models; keep the ``top`` fraction with the highest entropy (ties
+    broken by a random order) and draw ``budget`` among them. Needs a non-empty pool (kept disjoint from
+    suspects)."""
 
     structure: QueryStructure = "points"
 

@@ -1,5 +1,5 @@
-"""NaturalFinger (Yang, Wang, Wang, arXiv 2305.17868; spec §3): natural-looking queries drawn from a
-class-conditional GAN whose latents are optimised so that models derived from the victim keep one label
+"""NaturalFinger (Yang, Wang, Wang, arXiv 2305.17868; docs/naturalfinger.md): natural-looking queries drawn
+from a class-conditional GAN whose latents are optimised so that models derived from the victim keep one label
 (Y_orig) while independent models switch to another (Y_adv) — the "decision difference areas"."""
 
 from __future__ import annotations
@@ -83,16 +83,16 @@ NATURALFINGER_POOL = PoolSpec(
     negatives=(METAFINGER_ARCHS * 2)[:8],
     gan=GanSpec(),
 )
-"""8 positives + 8 negatives over five architectures (spec §3.1 [P]: "some distilled, others trained").
-Positives, all on the owner's data: distillation of the victim into four architectures, two fine-tunes,
-pruning with a recovery epoch and weight noising. Negatives: independent models. Every member is also a
-member of CAE's or MetaFinger's pool (same lineage), so a workspace that ran those builds only the GAN;
+"""8 positives + 8 negatives over five architectures (docs/naturalfinger.md#pools [P]: "some distilled, others
+trained"). Positives, all on the owner's data: distillation of the victim into four architectures, two
+fine-tunes, pruning with a recovery epoch and weight noising. Negatives: independent models. Every member is
+also a member of CAE's or MetaFinger's pool (same lineage), so a workspace that ran those builds only the GAN;
 the paper's distilled-from-independent negatives have no pool step. The GAN is trained on the owner's
 split."""
 
 
 def cw_loss(logits: torch.Tensor, target: torch.Tensor, kappa: float) -> torch.Tensor:
-    """Targeted Carlini–Wagner loss (spec §3.2, Eq. 3): mean over the batch of
+    """Targeted Carlini–Wagner loss (docs/naturalfinger.md#algorithm, Eq. 3): mean over the batch of
     max(max_{i≠t} Z_i − Z_t, −κ); ``logits`` (N, K), ``target`` (N,)."""
     target = target.to(logits.device)
     own = logits.gather(1, target[:, None]).squeeze(1)
@@ -108,12 +108,12 @@ def _with_probability(transform: Transform, p: float) -> Transform:
 
 
 def naturalfinger_transforms(size: int, *, flips: bool = True) -> list[tuple[str, Transform]]:
-    """The official code's list (spec §3.2.5 [C]): identity, horizontal flip, Gaussian noise N(0, 0.02²),
-    a random translation by up to 4 px applied with p = 0.5, and a shear by U(0, 0.1) per axis. The
-    translation reach is scaled with the image like MetaFinger's (4 px on 32×32 and 28×28, 1 on 8×8).
-    ``flips=False`` drops the flip, for data whose labels a flip does not keep (digits: the dataset's
-    :mod:`~modelprint.data.traits`); a sample must keep its label under every transformation of the list,
-    so on digits the flip alone rejected almost every sample in screening."""
+    """The official code's list (docs/naturalfinger.md#transformations [C]): identity, horizontal flip,
+    Gaussian noise N(0, 0.02²), a random translation by up to 4 px applied with p = 0.5, and a shear by
+    U(0, 0.1) per axis. The translation reach is scaled with the image like MetaFinger's (4 px on 32×32 and
+    28×28, 1 on 8×8). ``flips=False`` drops the flip, for data whose labels a flip does not keep (digits: the
+    dataset's :mod:`~modelprint.data.traits`); a sample must keep its label under every transformation of the
+    list, so on digits the flip alone rejected almost every sample in screening."""
     shift = max(1, round(4 * size / 32))
     return [
         ("identity", identity),
@@ -125,12 +125,13 @@ def naturalfinger_transforms(size: int, *, flips: bool = True) -> list[tuple[str
 
 
 class NaturalFingerQueries(PoolSampler):
-    """Algorithm 1 of NaturalFinger (spec §3.2). M_p = the victim and the pool's positives, M_n = the
-    pool's negatives; (G, D) = the pool's GAN (``pool_spec.gan``, trained on the owner's data).
+    """Algorithm 1 of NaturalFinger (docs/naturalfinger.md#algorithm). M_p = the victim and the pool's
+    positives, M_n = the pool's negatives; (G, D) = the pool's GAN (``pool_spec.gan``, trained on the owner's
+    data).
 
     1. **Initial samples** (line 1): draws of ``draw`` latents z ~ N(0, I) with class codes c ~ U{0..K−1};
        keep those every positive classifies as c (``initial="correct"``, the paper's "correctly
-       classified"; ``"agree"``: the same label, spec's wording) until ``candidates``·budget are kept or
+       classified"; ``"agree"``: the same label) until ``candidates``·budget are kept or
        ``max_draws`` draws ran.
     2. **Labels** (lines 2–3): Y_orig = the positives' mode; Y_adv = the mode of the labels that untargeted
        FGSM (ε = ``eps``, away from Y_orig) gives on the ``adv_label_pool`` models (paper: negatives; code:
@@ -142,7 +143,7 @@ class NaturalFingerQueries(PoolSampler):
        Y_orig) + mean CW_κ(M_n(X), Y_adv) + λ·L_d, one step.
        L_d (``discriminator_loss=True``) is ``d_loss="paper"``: mean relu(1 + D(X_fake, c)) as the paper
        and code write it, or ``"generator"``: −mean D(X_fake, c) (the generator's hinge loss). D gets the
-       same class codes as G (the code's random ones are a bug, spec §22.7).
+       same class codes as G (the code's random ones are a bug, docs/conventions.md#pitfalls).
     4. **Screening** (line 13): keep a sample iff Y_orig ≠ Y_adv and, under every transformation of the
        list (each applied once with fresh randomness; only identity with ``transform=False``), every
        positive predicts Y_orig and every negative Y_adv. Batches continue until ``budget`` samples pass.

@@ -1,4 +1,5 @@
-"""Uniform and negative (misclassified) seed sampling — QuRD's Random and AKH samplers (spec §4, §15)."""
+"""Uniform and negative (misclassified) seed sampling — QuRD's Random and AKH samplers (docs/akh.md,
+docs/random.md)."""
 
 from __future__ import annotations
 

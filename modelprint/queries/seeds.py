@@ -49,7 +49,7 @@ class SplitSeeds(SeedSet):
 
 class NegativeSeeds(SeedSet):
     """Points of the split the victim misclassifies; when fewer than ``n`` exist they are completed with
-    AKH's CutMix + flips (spec §4), so labels stay the ground truth of the base image."""
+    AKH's CutMix + flips (docs/akh.md#sampler), so labels stay the ground truth of the base image."""
 
     name = "negatives"
 

@@ -1,4 +1,4 @@
-"""ADV-TRA's adversarial trajectories (Xu, Wang, Liu, Yang, Peng, Liu; NeurIPS'24; spec §8).
+"""ADV-TRA's adversarial trajectories (Xu, Wang, Liu, Yang, Peng, Liu; NeurIPS'24; docs/adv-tra.md).
 
 A fingerprint is a *surface trajectory*: from a clean seed, signed-gradient steps walk across the victim's
 boundary into a target class, with step sizes that shrink towards the boundary and grow again after it
@@ -114,36 +114,37 @@ class SurfaceTrajectories:
 
 
 class TrajectoryQueries(QuerySampler):
-    """ADV-TRA surface trajectories as queries (spec §8.2–8.4). The class defaults are the spec's: the
-    official code [C] with the toolbox mapping of MFUE's "length 40 with m = 8": L = 4, ``tra_classes`` = 9,
+    """ADV-TRA surface trajectories as queries (docs/adv-tra.md). The class defaults are the official
+    code's [C] with our mapping of MFUE's "length 40 with m = 8": L = 4, ``tra_classes`` = 9,
     i.e. 8 legs × 5 points = 40 queries per trajectory [R]. (The registered ``adv-tra`` changes three of
     them for 28×28 data and CPU time; see :func:`modelprint.fingerprints.advtra.advtra`.)
 
     **Budget split.** With P = (``tra_classes`` − 1)·(L + 1) points per trajectory, a budget b asks
     ⌈b / P⌉ trajectories; when P does not divide b the last one is cut after its first b mod P points (a
-    partial trajectory is still matched on its own points). With these defaults the spec's b = 4000 is
+    partial trajectory is still matched on its own points). With these defaults MFUE's b = 4000 is
     100 × 40 (its CIFAR-10 configuration). Queries are trajectory-major: trajectory τ's legs in order,
     each leg's L + 1 points (its start included, so a leg's start repeats the previous leg's end, as in
     the official code).
 
-    **Seeds.** Seeds the victim classifies correctly (spec §0), in a random order from ``generator``; each
-    gets ``tra_classes`` − 1 distinct targets ≠ its label, drawn uniformly [C]. A seed whose step-size
-    search fails on any leg (a step size > 1, or no acceptance within ``max_iteration`` epochs) is skipped
-    [C]. Seeds are tried in order until enough trajectories succeed (the official code stops after the first
-    2 × ``num_trajectories`` seeds [C]; here every correctly classified seed of the split may be tried, so
-    the budget is filled whenever the split allows, and the result is the first ⌈b/P⌉ successes in seed order
-    either way). They run in batches of ⌈``oversample`` × missing⌉ seeds.
+    **Seeds.** Seeds the victim classifies correctly (docs/conventions.md#seed-data), in a random order from
+    ``generator``; each gets ``tra_classes`` − 1 distinct targets ≠ its label, drawn uniformly [C]. A seed
+    whose step-size search fails on any leg (a step size > 1, or no acceptance within ``max_iteration``
+    epochs) is skipped [C]. Seeds are tried in order until enough trajectories succeed (the official code
+    stops after the first 2 × ``num_trajectories`` seeds [C]; here every correctly classified seed of the
+    split may be tried, so the budget is filled whenever the split allows, and the result is the first ⌈b/P⌉
+    successes in seed order either way). They run in batches of ⌈``oversample`` × missing⌉ seeds.
 
     **Fidelity notes:**
 
-    - the crossed-too-early test checks the intermediate points x_1 … x_{h−1} as spec §8.2 states; the
-      official code's index checks x_0 (the start) instead, so for L = 4 it never detects an early crossing;
+    - the crossed-too-early test checks the intermediate points x_1 … x_{h−1} as
+      docs/adv-tra.md#step-size-search states; the official code's index checks x_0 (the start) instead, so
+      for L = 4 it never detects an early crossing;
     - the auxiliary loss's gradient reaches s_j only, not s_{j+1} (as the official autograd graph has it,
       where s_{j+1} does not require grad when the term is built);
     - ``accept_after`` = 0.25 keeps the official "accept only after epoch > max_iteration/4" [C]. This is
       the main cost (at least 77 epochs × h gradient passes per leg); ``accept_after=0`` accepts at the
-      first epoch that crosses exactly at step h, 3–4× faster. Before that epoch an accepting seed's step
-      sizes only move by the auxiliary-loss step (~1e-4 per epoch), so the accepted step sizes barely
+      first epoch that crosses exactly at step h, several times faster. Before that epoch an accepting seed's
+      step sizes only move by the auxiliary-loss step (~1e-4 per epoch), so the accepted step sizes barely
       differ (measured on digits: the same to 3 decimals).
 
     **Stop rule** (our defaults :data:`STOP_TOL`, :data:`STOP_WINDOW`; :mod:`modelprint.ops.convergence`):
@@ -215,7 +216,8 @@ class TrajectoryQueries(QuerySampler):
     # ------------------------------------------------------------------------------------ one leg
 
     def search(self, victim: TorchClassifier, x: torch.Tensor, target: torch.Tensor) -> StepSearch:
-        """Unilateral step-size search (spec §8.2) for starts x (B,C,H,W) and targets t (B,).
+        """Unilateral step-size search (docs/adv-tra.md#step-size-search) for starts x (B,C,H,W) and targets t
+        (B,).
 
         s_i = s₀ − 0.002·i; per epoch: roll out h steps; status2 = some x_1 … x_{h−1} is already t; status1 =
         x_h is not t and not status2. Accept when neither (after epoch > ``accept_after`` · max_iteration);

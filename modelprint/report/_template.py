@@ -46,7 +46,7 @@ details > summary { cursor: pointer; color: #444; margin: 0.5em 0; }
 <h2 id="summary">Summary</h2>
 <p class="note">Per seed, the metrics are computed over all (victim, suspect) pairs of that seed;
 values are mean ± std over seeds. Costs are per verification (one suspect).</p>
-{{ table(summary) }}
+{{ table(summary, collapse=False) }}
 
 {% if tasks %}
 <h2 id="per-task">Per attack</h2>
@@ -89,8 +89,9 @@ values are mean ± std over seeds. Costs are per verification (one suspect).</p>
 </html>
 """
 
-TABLE_MACRO = """{% macro table(t) -%}
-{% if t.rows | length > COLLAPSE_ROWS %}<details><summary>{{ t.rows | length }} rows</summary>{% endif %}
+TABLE_MACRO = """{% macro table(t, collapse=True) -%}
+{% set folded = collapse and t.rows | length > COLLAPSE_ROWS %}
+{% if folded %}<details><summary>{{ t.rows | length }} rows</summary>{% endif %}
 <div class="scroll"><table>
 <thead><tr>{% for h in t.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
 <tbody>
@@ -99,6 +100,6 @@ TABLE_MACRO = """{% macro table(t) -%}
 </tr>
 {% endfor %}</tbody>
 </table></div>
-{% if t.rows | length > COLLAPSE_ROWS %}</details>{% endif %}
+{% if folded %}</details>{% endif %}
 {%- endmacro %}
 """

@@ -1,7 +1,7 @@
-"""NaturalFinger's trick ablation (seed paper 003, Table 3; spec §3): the adversarial label, the input
-transformations and the discriminator loss, each switched off by a setting of the scheme
-(``naturalfinger:transform=false`` ...), read off the benchmark summary as one table with ARUC beside
-AUC and TPR."""
+"""NaturalFinger's trick ablation (Yang, Wang, Wang, Table 3; docs/naturalfinger.md): the adversarial label,
+the input transformations and the discriminator loss, each switched off by a setting of the scheme
+(``naturalfinger:transform=false`` ...), read off the benchmark summary as one table with ARUC beside AUC and
+TPR."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""AnaFP diagnostics for the report (spec §2): the admissible interval, the chosen stretch factor λ and the
-share of empty intervals, read from the keys the benchmark stored, and the ablation plot "AUC against a
+"""AnaFP diagnostics for the report (docs/anafp.md): the admissible interval, the chosen stretch factor λ and
+the share of empty intervals, read from the keys the benchmark stored, and the ablation plot "AUC against a
 fixed λ" built from the results of ``anafp:fixed_lambda=...`` next to the analytic ``anafp``."""
 
 from __future__ import annotations
@@ -128,8 +128,9 @@ def _table(runs: Sequence[AnaFPRun]) -> Markup:
         for r in runs
     ]
     note = Markup(
-        '<p class="note">AnaFP (spec §2, reconstructed): per stored key, the chosen stretch factor λ over '
-        "its fingerprints, the median admissible interval [smallest robust λ, λ_upper) over the fingerprints "
+        '<p class="note">AnaFP (docs/anafp.md, reconstructed): per stored key, the chosen stretch factor λ '
+        "over its fingerprints, the median admissible interval [smallest robust λ, λ_upper) over the "
+        "fingerprints "
         "whose interval was non-empty, the fraction of fingerprints whose interval was empty (least-"
         "infeasible fillers), the fraction whose chosen λ is feasible (for a fixed λ: how often that λ "
         "would have been admissible), and the analysed seeds with a non-empty interval.</p>\n"

@@ -1,6 +1,6 @@
 """Per attack and architecture: AUC and ARUC of each scheme on the positives of one attack that end in one
 architecture (distillation and knockoff into each architecture), against all negatives of the same seed,
-as NaturalFinger's Figures 5–7 break FingerBench down (seed paper 003)."""
+as NaturalFinger's Figures 5–7 break FingerBench down (docs/attacks.md#fingerbench)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Stealthiness in the report (spec §19): a scheme × query-detector table of detection rates (the
-fraction of fingerprint queries flagged under the MFUE protocol, as in MFUE's Table 2), with each
+"""Stealthiness in the report (docs/query-detectors.md): a scheme × query-detector table of detection rates
+(the fraction of fingerprint queries flagged under the MFUE protocol, as in MFUE's Table 2), with each
 detector's false-positive rate on the clean samples mixed in, as text and as an HTML section."""
 
 from __future__ import annotations
@@ -95,8 +95,9 @@ def detection_sections(matrix: DetectionMatrix | None) -> list[tuple[str, Markup
     if matrix is None:
         return []
     note = Markup(
-        '<p class="note">Fraction of each scheme\'s queries flagged by each query detector (spec §19), mixed '
-        "with as many clean test images, the detectors fitted on the victim as deployed and the "
+        '<p class="note">Fraction of each scheme\'s queries flagged by each query detector '
+        "(docs/query-detectors.md), mixed with as many clean test images, the detectors fitted on the "
+        "victim as deployed and the "
         "attacker's clean data; mean over seeds and victims. The last row is the fraction of the clean "
         f"images flagged. {MISSING}: not measured.</p>\n"
     )

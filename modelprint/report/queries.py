@@ -1,4 +1,5 @@
-"""Query images side by side: how natural do a scheme's queries look (NaturalFinger spec §3, §19.4)?
+"""Query images side by side: how natural do a scheme's queries look (docs/naturalfinger.md,
+docs/query-detectors.md#naturalfinger-detector)?
 
 :func:`query_grid` draws the first queries of several keys as one matplotlib Figure (one block of rows per
 key, each image titled with the victim's label); :func:`query_sections` finds the benchmark's stored keys

@@ -16,7 +16,7 @@ class ScoreRow:
     otherwise (``"independent"``, ...). ``score`` is higher for "more likely stolen"; ``queries`` and
     ``seconds`` are the cost of this one verification; ``suspect_accuracy`` is the suspect's test accuracy
     when known. ``threat`` is the deployment threat the suspect was scored behind (its spec, e.g.
-    ``jpeg:q=50``; ``""`` for the clean API, spec §17/§18).
+    ``jpeg:q=50``; ``""`` for the clean API; docs/threats.md).
     """
 
     fingerprint: str

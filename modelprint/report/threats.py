@@ -1,4 +1,4 @@
-"""Deployment threats in the report (spec §17/§18): a scheme × threat matrix of AUC and TPR@5%FPR (clean
+"""Deployment threats in the report (docs/threats.md): a scheme × threat matrix of AUC and TPR@5%FPR (clean
 first, then each threat), and each threat's accuracy cost, as text and as HTML sections. MFUE (Xu et al.,
 KDD'26, §6) reports AUC under DP-Logits this way; QuRD (Godinot et al., AAAI'25) lists such obfuscations."""
 
@@ -218,8 +218,9 @@ def threat_sections(
     sections: list[tuple[str, Markup]] = []
     if matrix is not None:
         note = Markup(
-            '<p class="note">Rows: schemes; columns: the clean API, then each deployment threat (spec §17 '
-            "input processing, §18 output defences), metric over each seed's pairs, mean over seeds. "
+            '<p class="note">Rows: schemes; columns: the clean API, then each deployment threat (input '
+            "processing and output defences, docs/threats.md), metric over each seed's pairs, mean over "
+            "seeds. "
             f"{escape(MISSING_NOTE)}.</p>\n"
         )
         sections.append(("Deployment threats: ROC AUC", note + _html_table(*_records(matrix, "auc"))))

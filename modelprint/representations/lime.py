@@ -1,4 +1,4 @@
-"""ZestOfLIME's signature (Jia, Chen, Guan, Shamsabadi, Papernot, ICLR'22; spec §12)."""
+"""ZestOfLIME's signature (Jia, Chen, Guan, Shamsabadi, Papernot, ICLR'22; docs/zest.md)."""
 
 from __future__ import annotations
 

@@ -29,10 +29,10 @@ def correlation_matrix(
 
 
 class CorrelationMatrix(Representation):
-    """SAC's correlation of a model's outputs over the query list (spec §10.3 [C]); SAC-w and SAC-m share
-    it and differ only in their queries. ``output``: the code correlates raw ``logits``; ``probs`` (the
-    default here, QuRD's probit access) serves probability-only suspects; ``labels`` is SAC's label-only
-    variant, softmax of a vector that is 1 at the argmax and 0.01 elsewhere."""
+    """SAC's correlation of a model's outputs over the query list (docs/sac.md#representation-and-detector
+    [C]); SAC-w and SAC-m share it and differ only in their queries. ``output``: the code correlates raw
+    ``logits``; ``probs`` (the default here, QuRD's probit access) serves probability-only suspects;
+    ``labels`` is SAC's label-only variant, softmax of a vector that is 1 at the argmax and 0.01 elsewhere."""
 
     kind: ClassVar[RepKind] = "matrix"
     accepts: ClassVar[frozenset[QueryStructure]] = POINTWISE

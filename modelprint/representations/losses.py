@@ -1,4 +1,4 @@
-"""Per-query loss representations of MFUE (Xu et al., KDD'26; spec §1.4–1.5): the cross-entropy of every
+"""Per-query loss representations of MFUE (Xu et al., KDD'26; docs/mfue.md): the cross-entropy of every
 trigger's ground-truth label (MFUE-w) and its label-only Monte Carlo estimate (MFUE-b)."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from modelprint.types import Queries
 
 def true_label_loss(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """−log p_y (N,) in float64, as log1p(Σ_{k≠y} p_k / p_y): exact to rounding even when p_y rounds to 1
-    (MFUE's source losses are ≈ 1e-3 and below, spec §1.4), and the CE of the renormalised vector when the
-    probabilities do not sum to one; +inf when p_y = 0."""
+    (MFUE's source losses are ≈ 1e-3 and below, docs/mfue.md#mfue-w-verification), and the CE of the
+    renormalised vector when the probabilities do not sum to one; +inf when p_y = 0."""
     p = probs.double()
     y = labels.long().view(-1, 1)
     p_y = p.gather(1, y).squeeze(1)
@@ -41,9 +41,10 @@ class TrueLabelLoss(Representation):
 
 
 class ProbeLoss(Representation):
-    """MFUE-b's R (Eq. 8–9 [P], spec §1.5): per trigger, p̂(y) = the fraction of its M probes labelled y and
-    L = −log p̂(y) (+inf when no probe is), (T,) float64. Label-only access. Reads the trigger of every probe
-    from ``extras[prefix + "trigger"]`` and the trigger count from ``extras[prefix + "alpha"]``."""
+    """MFUE-b's R (Eq. 8–9 [P], docs/mfue.md#mfue-b-verification): per trigger, p̂(y) = the fraction of its M
+    probes labelled y and L = −log p̂(y) (+inf when no probe is), (T,) float64. Label-only access. Reads the
+    trigger of every probe from ``extras[prefix + "trigger"]`` and the trigger count from
+    ``extras[prefix + "alpha"]``."""
 
     needs = "labels"
     kind: ClassVar[RepKind] = "vector"

@@ -28,7 +28,8 @@ def cosine_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 class DecisionDistanceVector(Representation):
-    """ModelDiff's DDV (Li et al., ISSTA'21; spec §11): DDV_i = 1 − cos(f(x_i), f(x'_i)) over the query pairs.
+    """ModelDiff's DDV (Li et al., ISSTA'21; docs/modeldiff.md): DDV_i = 1 − cos(f(x_i), f(x'_i)) over the
+    query pairs.
 
     QuRD computes it on logits; the default here is probabilities so that probability-only suspects can be
     verified (``output="logits"`` restores QuRD's form and then needs logit access)."""
@@ -65,7 +66,7 @@ class HardDecisionVector(Representation):
 
 
 class PairedOutputs(Representation):
-    """UAP's per-point fingerprint (Peng et al., CVPR'22; spec §13) on probabilities, per pair (x_i, x'_i).
+    """UAP's per-point fingerprint (Peng et al., CVPR'22; docs/uap.md) on probabilities, per pair (x_i, x'_i).
 
     ``combine="concat"`` is the paper's fp = [softmax M(x_i) ‖ softmax M(x_i + v)] (m, 2K), meant to be fed
     to a learned encoder. ``combine="difference"`` (the default) is softmax M(x_i + v) − softmax M(x_i)

@@ -73,7 +73,7 @@ class Logits(Representation):
 
 
 class TrueLabelRank(_TopKAccess):
-    """FBI (Maho, Furon, Le Merrer, TIFS'23; spec §14 [C]): per query, the rank of the ground-truth label
+    """FBI (Maho, Furon, Le Merrer, TIFS'23; docs/fbi.md [C]): per query, the rank of the ground-truth label
     in the model's top-k list (0..k−1), or k when absent; k = 1 is a correct/incorrect bit, the code's
     default is k = 3. Needs ``queries.labels``. A suspect giving fewer than k labels is refused rather
     than compared on a truncated list."""

@@ -1,10 +1,11 @@
-"""Deployment-side threats as evaluation axes (spec §17 input processing, §18 output defences, §16.3
+"""Deployment-side threats as evaluation axes (docs/threats.md: input processing, output defences,
 stacking): the :class:`Threat` interface, the ``THREATS`` registry and the ``name:key=value`` spec parser.
 
 A threat turns the suspect's model into another :class:`~modelprint.models.base.Classifier`
 (``threat.wrap(model, seed)``) that sits *below* the :class:`~modelprint.models.access.Suspect` access
-wrapper, so the owner still pays one query per image sent (spec §0). MFUE (Xu et al., KDD'26, §6) and QuRD
-(Godinot et al., AAAI'25) evaluate fingerprints under such input modifications and output noise."""
+wrapper, so the owner still pays one query per image sent (docs/conventions.md#access-levels). MFUE
+(Xu et al., KDD'26, §6) and QuRD (Godinot et al., AAAI'25) evaluate fingerprints under such input
+modifications and output noise."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ class Threat(ABC):
     """A deployment-side threat: ``wrap(model, seed)`` gives the model as the suspect's API serves it.
 
     Subclasses are frozen dataclasses whose fields are the threat's typed parameters; ``name`` is the
-    registry name and ``kind`` says whether it processes inputs (§17) or defends outputs (§18)."""
+    registry name and ``kind`` says whether it processes inputs or defends outputs (docs/threats.md)."""
 
     name: ClassVar[str]
     kind: ClassVar[Kind]
@@ -109,8 +110,8 @@ class ThreatWrapped(Wrapping):
 
 
 class InputThreat(Threat):
-    """Input processing (spec §17): ``transform`` maps a batch in [0,1] to a batch in [0,1] before the
-    model sees it; the answer level is the model's."""
+    """Input processing (docs/threats.md#input-processing): ``transform`` maps a batch in [0,1] to a batch in
+    [0,1] before the model sees it; the answer level is the model's."""
 
     kind: ClassVar[Kind] = "input"
 
@@ -129,9 +130,9 @@ class InputThreat(Threat):
 
 
 class OutputThreat(Threat):
-    """Output defence (spec §18): changes what the model answers. Per-query defences subclass
-    :class:`QueryOutputThreat`; defences with state of their own (DP-Logits' noise stream, a fitted query
-    detector) implement ``wrap`` with their own wrapper."""
+    """Output defence (docs/threats.md#output-defences): changes what the model answers. Per-query defences
+    subclass :class:`QueryOutputThreat`; defences with state of their own (DP-Logits' noise stream, a fitted
+    query detector) implement ``wrap`` with their own wrapper."""
 
     kind: ClassVar[Kind] = "output"
 
@@ -154,9 +155,9 @@ def needs_scores(name: str, output: Output) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class ThreatChain(Threat):
-    """Stacked threats (spec §16.3), written ``a+b+...``: the input stages run first, in the order written,
-    then the model behind the output defences, applied in the order written (the first one nearest the
-    model). Each stage draws from its own seed derived from the chain's."""
+    """Stacked threats (docs/threats.md#stacking), written ``a+b+...``: the input stages run first, in the
+    order written, then the model behind the output defences, applied in the order written (the first one
+    nearest the model). Each stage draws from its own seed derived from the chain's."""
 
     stages: tuple[Threat, ...]
     name: ClassVar[str] = "chain"

@@ -1,5 +1,5 @@
-"""DP-Logits output defence (Rahimian, Orekondy, Fritz; spec §18), the adaptive attack of MFUE's §6 [P]:
-the suspect's API adds i.i.d. noise to every logit before answering."""
+"""DP-Logits output defence (Rahimian, Orekondy, Fritz; docs/threats.md#output-defences), the adaptive attack
+of MFUE's §6 [P]: the suspect's API adds i.i.d. noise to every logit before answering."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class DPLogits(Wrapping):
     """Wraps a classifier giving logits or probabilities; answers at the same level (``output``).
 
     Logits: z̃ = z + η, returned as logits (a :class:`~modelprint.models.access.Suspect` then gives
-    softmax(z̃) at probability access and argmax z̃ at label access, spec §18). Probabilities only: the noise
+    softmax(z̃) at probability access and argmax z̃ at label access). Probabilities only: the noise
     goes on the log-probabilities (logits up to a per-row constant, which softmax ignores) and softmax(log
     p + η) is returned. η ~ Laplace(0, b = σ) per logit [R] (``mechanism="gaussian"``: N(0, σ²)). Noise is
     fresh per query (never cached) and drawn from a generator seeded by ``seed``, so the same sequence of

@@ -1,4 +1,5 @@
-"""Input-processing threats (spec §17): the suspect's API transforms every incoming query before its model.
+"""Input-processing threats (docs/threats.md#input-processing): the suspect's API transforms every incoming
+query before its model.
 
 MFUE suite [P] (Xu et al., KDD'26): ``crop``, ``flip``, ``rotate``, ``gaussian-noise``, ``blur``. FBI/QuRD
 suite [C] (Maho et al. TIFS'23; Godinot et al. AAAI'25): ``jpeg``, ``equalize``, ``posterize``. All work on

@@ -1,7 +1,7 @@
-"""Output defences (spec §18) applied by the suspect's API after its model: ``topk``, ``labels``,
-``dp-logits`` (Rahimian, Orekondy, Fritz; MFUE's adaptive attack, Xu et al. KDD'26 §6), ``round``,
-``poison`` (a simple prediction-poisoning baseline after Orekondy, Schiele, Fritz ICLR'20, which QuRD,
-Godinot et al. AAAI'25, cites) and ``smoothing`` (randomised smoothing, Cohen et al. ICML'19; FBI [C])."""
+"""Output defences (docs/threats.md#output-defences) applied by the suspect's API after its model: ``topk``,
+``labels``, ``dp-logits`` (Rahimian, Orekondy, Fritz; MFUE's adaptive attack, Xu et al. KDD'26 §6), ``round``,
+``poison`` (a simple prediction-poisoning baseline after Orekondy, Schiele, Fritz ICLR'20, which QuRD, Godinot
+et al. AAAI'25, cites) and ``smoothing`` (randomised smoothing, Cohen et al. ICML'19; FBI [C])."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ __all__ = ["DPLogitsThreat", "Labels", "Poison", "Round", "Smoothing", "TopK"]
 @register_threat
 @dataclass(frozen=True)
 class TopK(QueryOutputThreat):
-    """Only the ``k`` most likely labels, best first, (N,k) (spec §18; FBI's code default k = 3 [C])."""
+    """Only the ``k`` most likely labels, best first, (N,k) (FBI's code default k = 3 [C]). See
+    docs/threats.md#output-defences."""
 
     k: int = 3
     name: ClassVar[str] = "topk"
@@ -52,7 +53,7 @@ class TopK(QueryOutputThreat):
 @register_threat
 @dataclass(frozen=True)
 class Labels(QueryOutputThreat):
-    """Label only: the argmax, (N,) (spec §18, the harshest access)."""
+    """Label only: the argmax, (N,) (the harshest access). See docs/threats.md#output-defences."""
 
     name: ClassVar[str] = "labels"
 
@@ -67,7 +68,8 @@ class Labels(QueryOutputThreat):
 @dataclass(frozen=True)
 class DPLogitsThreat(OutputThreat):
     """DP-Logits: i.i.d. Laplace(0, ``sigma``) (or Gaussian) noise on every logit, fresh per query; answers
-    at the model's level (spec §18: σ ∈ {0, 0.5, 1, 2, 5, 10}, σ = 2 the "astute attacker" [P])."""
+    at the model's level (docs/threats.md#output-defences: σ ∈ {0, 0.5, 1, 2, 5, 10}, σ = 2 the "astute
+    attacker" [P])."""
 
     sigma: float = 2.0
     mechanism: Literal["laplace", "gaussian"] = "laplace"
@@ -90,8 +92,9 @@ class DPLogitsThreat(OutputThreat):
 @register_threat
 @dataclass(frozen=True)
 class Round(QueryOutputThreat):
-    """Probabilities rounded to ``decimals`` places, not renormalised (spec §18 [D]: d ∈ {1, 2}); small
-    classes become exact zeros, so representations should clamp before taking logs."""
+    """Probabilities rounded to ``decimals`` places, not renormalised ([D]: d ∈ {1, 2}); small
+    classes become exact zeros, so representations should clamp before taking logs. See
+    docs/threats.md#output-defences."""
 
     decimals: int = 2
     name: ClassVar[str] = "round"

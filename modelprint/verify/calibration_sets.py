@@ -356,7 +356,9 @@ def find_calibration(
     built = load_set(home, spec) if spec is not None else None
     if built is None and spec is None:
         victim = lineage_or_none(keys[0].victim) or keys[0].victim
-        found = sets_for(home, victim, keys[0].victim_architecture) if victim else []
+        recorded = keys[0].key.config.get("victim_sha256")
+        sha = recorded if isinstance(recorded, str) else None
+        found = sets_for(home, victim, keys[0].victim_architecture, sha) if victim else []
         built = found[0] if found else None
     if built is not None:
         cal = preset_models(built.preset(), store, input_shape=shape, num_classes=classes,

@@ -49,6 +49,8 @@ class MatchedSet:
     """The victim's architecture signature, recorded for a victim held as a file (no lineage names it)."""
     victim_data: str | None = None
     """``dataset/split`` the owner declared a victim file was trained on (a lineage says it by itself)."""
+    victim_sha256: str | None = None
+    """The victim file's content hash: keys of that file (which record it) find this set, no other's."""
 
     def preset(self) -> Preset:
         victims = (self.victim,) if lineage_or_none(self.victim) else ()
@@ -58,7 +60,8 @@ class MatchedSet:
         return json.dumps(
             {"format": SET_FORMAT, "name": self.name, "victim": self.victim, "dataset": self.dataset,
              "lineages": list(self.lineages), "rule": self.rule,
-             "victim_architecture": self.victim_architecture, "victim_data": self.victim_data}, indent=2,
+             "victim_architecture": self.victim_architecture, "victim_data": self.victim_data,
+             "victim_sha256": self.victim_sha256}, indent=2,
         )  # fmt: skip
 
 
@@ -90,6 +93,7 @@ def matched_set_for_file(
     split: str = "owner",
     arch_kwargs: Mapping[str, object] | None = None,
     victim_architecture: str | None = None,
+    victim_sha256: str | None = None,
     archs: Sequence[str] = (),
     per_arch: int = 7,
     recipe: str = "cpu",
@@ -102,9 +106,10 @@ def matched_set_for_file(
     kwargs = {"data": split, **lineage_options(arch_kwargs or {})}
     root = parse_lineage(step("train", arch, dataset, 0, **kwargs))[0]
     chosen = _matched(
-        root, victim, victim_architecture, archs=archs, per_arch=per_arch, recipe=recipe, name=name
-    )
-    return replace(chosen, victim_data=f"{dataset}/{split}")
+        root, victim, victim_architecture, archs=archs, per_arch=per_arch, recipe=recipe, name=name,
+        salt=victim_sha256 or "",
+    )  # fmt: skip
+    return replace(chosen, victim_data=f"{dataset}/{split}", victim_sha256=victim_sha256)
 
 
 def _matched(
@@ -116,6 +121,7 @@ def _matched(
     per_arch: int,
     recipe: str,
     name: str | None,
+    salt: str = "",
 ) -> MatchedSet:
     if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
         raise ValueError(f"--name {name!r}: letters, digits, '.', '_' and '-', from a letter or digit")
@@ -137,7 +143,7 @@ def _matched(
         for a in (arch, *others)
         for k in range(per_arch)
     )
-    digest = hashlib.sha256("\n".join(lineages).encode()).hexdigest()[:8]
+    digest = hashlib.sha256("\n".join([*lineages, salt]).encode()).hexdigest()[:8]
     rule = MATCHED_RULE.format(seed0=CALIBRATION_SEED0, others=", ".join(others), per_arch=per_arch)
     short = arch.rpartition(":")[2].lower() if ":" in arch else arch
     label = name or f"matched-{short}-{dataset}-{digest}"
@@ -172,14 +178,17 @@ def load_set(home: Path, name: str) -> MatchedSet | None:
         return MatchedSet(str(body["name"]), str(body["victim"]), str(body["dataset"]),
                           tuple(str(x) for x in body["lineages"]), str(body.get("rule", "")),
                           signature if isinstance(signature, str) else None,
-                          str(body["victim_data"]) if body.get("victim_data") else None)  # fmt: skip
+                          str(body["victim_data"]) if body.get("victim_data") else None,
+                          str(body["victim_sha256"]) if body.get("victim_sha256") else None)  # fmt: skip
     except (ValueError, KeyError, TypeError, OSError) as exc:
         raise ValueError(
             f"{path}: not a calibration set file ({exc}); rebuild it with `modelprint calibrate build`"
         ) from None
 
 
-def sets_for(home: Path, victim: str, architecture: str | None = None) -> list[MatchedSet]:
+def sets_for(
+    home: Path, victim: str, architecture: str | None = None, sha256: str | None = None
+) -> list[MatchedSet]:
     """Every saved set built for ``victim``: its lineage, or the name a file victim's keys record together
     with its architecture signature."""
     out = []
@@ -188,7 +197,9 @@ def sets_for(home: Path, victim: str, architecture: str | None = None) -> list[M
             s = load_set(home, path.stem)
         except ValueError:
             continue
-        if s is not None and s.victim == victim and (s.victim_architecture in (None, architecture)):
+        if s is None or s.victim != victim or s.victim_architecture not in (None, architecture):
+            continue
+        if s.victim_sha256 is None or sha256 is None or s.victim_sha256 == sha256:
             out.append(s)
     return out
 

@@ -137,9 +137,25 @@ def calibration_scores(
     shape, classes = check_keys(keys)
     table = np.empty((len(models), len(keys)))
     loaded: dict[str, Classifier] = {}
-    cached = 0
     # a bar on a terminal only (tqdm's disable=None): calibrating a fresh set scores every model
-    bar = tqdm(total=len(models) * len(keys), desc="calibration", unit="score", disable=None, leave=False)
+    total = len(models) * len(keys)
+    with tqdm(total=total, desc="calibration", unit="score", disable=None, leave=False) as bar:
+        cached = _score_calibration(keys, models, cache_root, spec, table, loaded, bar, shape, classes)
+    return table, cached
+
+
+def _score_calibration(
+    keys: Sequence[LoadedKey],
+    models: Sequence[CalibrationModel],
+    cache_root: Path | None,
+    spec: AccessSpec | None,
+    table: np.ndarray,
+    loaded: dict[str, Classifier],
+    bar: tqdm,
+    shape: tuple[int, ...],
+    classes: int | None,
+) -> int:
+    cached = 0
     for j, lk in enumerate(keys):
         fp = lk.fingerprint
         level = fp.needs  # calibration models answer at the scheme's least level (top-k: the suspect's k)
@@ -169,8 +185,7 @@ def calibration_scores(
                 cache.put(ident, float(table[i, j]))
         if cache is not None and fresh:
             cache.save()
-    bar.close()
-    return table, cached
+    return cached
 
 
 def check_suspect(keys: Sequence[LoadedKey], suspect: Classifier, access: AccessSpec | None) -> None:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from modelprint.attacks import AttackContext, make_step
 from modelprint.models.base import TorchClassifier
 from modelprint.models.io import ModelCard, save_model
+from modelprint.types import JSONValue
 from modelprint.zoo.executors import BUILD_THREADS, Executor, InlineExecutor, reproducible_build
 from modelprint.zoo.lineage import canonical, parent_of, parse_lineage, root_of, step_seed
 from modelprint.zoo.store import ModelStore
@@ -82,6 +83,7 @@ def build_one(
     if root != lineage and store.is_valid(root):
         fidelity = float((store.load(root).predict(test.images) == preds).float().mean())
     c, h, _ = test.input_shape
+    inherited = _inherited_arch_kwargs(built.arch, built.config, parent_card)
     card = ModelCard(
         lineage=lineage,
         arch=built.arch,
@@ -95,11 +97,22 @@ def build_one(
         accuracy=float((preds == test.labels).float().mean()),
         parent=parent_lin,
         fidelity=fidelity,
-        config={**built.config, "threads": threads},
+        config={**inherited, **built.config, "threads": threads},
         seconds=round(seconds, 3),
         logloss=round(logloss, 6),
     )
     return save_model(built.module, card, store.path(lineage))
+
+
+def _inherited_arch_kwargs(
+    arch: str, config: dict[str, JSONValue], parent_card: ModelCard | None
+) -> dict[str, JSONValue]:
+    """A user class's constructor arguments carried from the parent's card to a model of the same class
+    (a fine-tune, a prune, a same-architecture student), so the card rebuilds it at its real size."""
+    if parent_card is None or "arch_kwargs" in config or arch != parent_card.arch:
+        return {}
+    inherited = parent_card.config.get("arch_kwargs")
+    return {"arch_kwargs": inherited} if isinstance(inherited, dict) else {}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The papers' benchmark suites (spec §16.5), on the bundled data or on a user's CIFAR files.
+"""The papers' benchmark suites (docs/attacks.md#benchmark-suites), on the bundled data or on a user's CIFAR
+files.
 
 Every preset is a function of the dataset and a recipe (:mod:`modelprint.zoo.recipes`): on ``mnist5k``
 (default) the ``cpu`` recipe scales architectures and epochs to two CPU cores; on ``cifar10``/``cifar100``
@@ -21,10 +22,10 @@ from modelprint.zoo.recipes import (
 
 
 def fingerbench_attacks(parent: str, r: Recipe, *, data: str) -> list[str]:
-    """FingerBench's 62 attacks on one parent (NaturalFinger §5; spec §16.5(b)): 4 fine-tune modes,
-    prune 0.1–0.9 + masked fine-tune, weight noise v=1..9 + fine-tune, adversarial fine-tuning on a fraction
-    r=0.1..1.0, and one distilled and one Knockoff student per architecture (15 each). ``data`` is the
-    split holding the parent's own training inputs (what a distilling thief is assumed to have)."""
+    """FingerBench's 62 attacks on one parent (NaturalFinger §5; docs/attacks.md#fingerbench): 4 fine-tune
+    modes, prune 0.1–0.9 + masked fine-tune, weight noise v=1..9 + fine-tune, adversarial fine-tuning on a
+    fraction r=0.1..1.0, and one distilled and one Knockoff student per architecture (15 each). ``data`` is
+    the split holding the parent's own training inputs (what a distilling thief is assumed to have)."""
     archs = (r.source_arch, *r.archs)
     out = [join(parent, r.step("finetune", m)) for m in ("ftll", "ftal", "rtll", "rtal")]
     out += [join(parent, r.step("prune", p / 10, ft=r.prune_ft)) for p in range(1, 10)]
@@ -114,9 +115,9 @@ def mfue(dataset: str = "mnist5k", recipe: str | None = None) -> Preset:
 
 @PRESETS.register("qurd")
 def qurd(dataset: str = "mnist5k", recipe: str | None = None) -> Preset:
-    """QuRD's tasks (SACBench-style, spec §16.5(c)): same, quantize, finetune, transfer, prune, probit
-    extraction, label extraction and adversarial label extraction, each task's positives against 20
-    independent negatives (4 architectures × 5 seeds)."""
+    """QuRD's tasks (SACBench-style): same, quantize, finetune, transfer, prune, probit extraction, label
+    extraction and adversarial label extraction, each task's positives against 20 independent negatives
+    (4 architectures × 5 seeds). Suite: docs/attacks.md#qurd-benchmarks."""
     r = qurd_recipe(choose_recipe(dataset, recipe), dataset)
     source = r.train(r.source_arch, dataset, 0)
     students = r.archs  # SACBench: VGG13, ResNet18, DenseNet, MobileNetV2

@@ -13,9 +13,10 @@
     ]
 
 Every lineage is checked when the file is read (known attacks, valid arguments, the file's dataset), so a
-mistake is one line naming the entry, before anything is trained. A user class a file's lineages name
-(``package.module:Class``) may be imported in that run, as if named with ``--arch``: the file is the
-user's own statement (:mod:`modelprint.models.user`)."""
+mistake is one line naming the entry, before anything is trained. A user class the file's lineages name
+(``package.module:Class``) is imported only when the command names it too (``modelprint --allow-arch
+package.module:Class zoo build mine.toml``, or ``--arch`` on the commands that take one): a zoo file found
+somewhere cannot make modelprint import code (:mod:`modelprint.models.user`)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ from pathlib import Path
 
 from modelprint.attacks.base import make_step
 from modelprint.data import DATASETS
-from modelprint.models.user import allow_user_arch, is_user_arch
+from modelprint.models.user import is_user_arch, user_arch_allowed
 from modelprint.zoo.lineage import LineageError, Step, canonical, parse_lineage
-from modelprint.zoo.presets import Preset
+from modelprint.zoo.presets import PRESETS, Preset
 from modelprint.zoo.recipes import CONVERGED, SCALED_RECIPES
 
 PRESET_SUFFIX = ".toml"
@@ -67,11 +68,18 @@ def load_preset_file(path: str | Path) -> Preset:
         raise ValueError(f"{path}: victims is empty; name at least one source model")
     if len(victims) + len(suspects) > MAX_LINEAGES:
         raise ValueError(f"{path}: {len(victims) + len(suspects)} lineages; at most {MAX_LINEAGES:,}")
-    for lineage in (*victims, *suspects):
-        for s in parse_lineage(lineage):
-            for arg in s.args:
-                if is_user_arch(arg):
-                    allow_user_arch(arg)
+    if name in PRESETS:
+        raise ValueError(f"{path}: name {name!r} is a built-in preset's; give your zoo its own name")
+    classes = sorted({
+        value for lineage in (*victims, *suspects) for st in parse_lineage(lineage)
+        for value in (*st.args, *(v for _, v in st.kwargs)) if is_user_arch(value)
+    })  # fmt: skip
+    if refused := [c for c in classes if not user_arch_allowed(c)]:
+        named = " ".join(f"--allow-arch {c}" for c in refused)
+        raise ValueError(
+            f"{path} names your class {', '.join(refused)}, which modelprint imports only when you name it: "
+            f"run `modelprint {named} …`"
+        )
     return Preset(name, dataset, victims, suspects, description=description)
 
 
@@ -112,7 +120,7 @@ def _with_recipe(lineage: str, recipe: str) -> str:
     for s in parse_lineage(lineage):
         kwargs = dict(s.kwargs)
         ft = kwargs.get("ft", "2" if s.name == "noise" else "0")
-        if s.name in CONVERGED and not (s.name in ("prune", "noise") and ft == "0"):
+        if s.name in CONVERGED and not (s.name in ("prune", "noise") and float(ft) <= 0):  # as Recipe.step
             for k, v in CONVERGED[s.name].items():
                 kwargs.setdefault(k, str(v))
         steps.append(str(Step(s.name, s.args, tuple(sorted(kwargs.items())))))

@@ -1,12 +1,12 @@
 """Training recipes of the presets: ``cpu`` (each attack's scaled defaults, sized for the bundled data on
 two cores, every training step run until its held-out loss stops improving), ``cpu-fixed`` (the same with
 the attacks' fixed short epoch counts, the presets before converged training) and ``paper`` (the suites'
-original architectures, epochs, learning rates and query budgets, spec §16, for a user's CIFAR files).
+original architectures, epochs, learning rates and query budgets, docs/attacks.md, for a user's CIFAR files).
 
 A recipe only adds keyword arguments to lineage steps, so the recipe a model was built with is part of its
 lineage id and of its card. ``cpu`` adds ``until=plateau`` to every step that trains
 (:class:`~modelprint.attacks.training.Plateau`: the step's epochs become a cap of 3×); ``cpu-fixed`` adds
-nothing. Settings marked [D] in the spec (or derived here) are said so in the recipe's ``notes``."""
+nothing. Settings marked [D] in docs/attacks.md (or derived here) are said so in the recipe's ``notes``."""
 
 from __future__ import annotations
 
@@ -87,10 +87,11 @@ def out_of_domain(dataset: str) -> str:
     return {"cifar10": "cifar100", "cifar100": "cifar10"}.get(dataset, "animal-mnist")
 
 
-#: MFUE's source recipe (spec §16.4: 150 epochs, batch 128, SGD lr 0.1, momentum 0.9, wd 5e-4) [P]; the
-#: other suites do not state one and use it too [D].
+#: MFUE's source recipe (docs/attacks.md#negative-models: 150 epochs, batch 128, SGD lr 0.1, momentum 0.9, wd
+#: 5e-4) [P]; the other suites do not state one and use it too [D].
 PAPER_TRAIN: StepArgs = {"epochs": 150, "lr": 0.1, "batch": 128}
-#: Knockoff defaults of spec §16.2: 50k queries, 100 epochs from scratch at lr 0.1 [D]; batch 128 [D].
+#: Knockoff defaults of docs/attacks.md#extraction-attacks: 50k queries, 100 epochs from scratch at lr 0.1
+#: [D]; batch 128 [D].
 PAPER_KNOCKOFF: StepArgs = {"budget": 50000, "epochs": 100, "lr": 0.1, "batch": 128}
 #: HL [C] with a 10-class CIFAR-100 proxy (6,000 images): 200 GAN epochs and 800 alternating epochs,
 #: converted to steps of batch 64 (94 per epoch) since the ``datafree`` step counts steps and rounds.
@@ -137,7 +138,7 @@ def fingerbench_recipe(name: str, dataset: str) -> Recipe:
 
 
 def mfue_recipe(name: str, dataset: str) -> Recipe:
-    """MFUE (spec §16.5(a)): ResNet18 source; fine-tuning SGD lr 0.01 batch 64 for 50 epochs [P];
+    """MFUE (docs/attacks.md#mfue-suite): ResNet18 source; fine-tuning SGD lr 0.01 batch 64 for 50 epochs [P];
     adversarial training 30 epochs per ε [P]; Knockoff and HL extraction into 8 architectures."""
     if name in SCALED_RECIPES:
         archs = ("resnet20", "vgg11-bn", "vgg16-bn", "vgg13-bn", "wrn-16-2", "densenet", "mobilenet")
@@ -165,9 +166,9 @@ def mfue_recipe(name: str, dataset: str) -> Recipe:
 
 
 def qurd_recipe(name: str, dataset: str) -> Recipe:
-    """SACBench as QuRD uses it (spec §16.5(c)): VGG16-BN source; students VGG13 / ResNet18 / DenseNet /
-    MobileNetV2; fine-tune SGD lr 5e-4 batch 512 for 30 epochs [C]; label and probit extraction 200
-    epochs, batch 512, lr 0.05 / 0.1 [C]; adversarial label extraction with 30 PGD steps [C]."""
+    """SACBench as QuRD uses it (docs/attacks.md#qurd-benchmarks): VGG16-BN source; students VGG13 / ResNet18
+    / DenseNet / MobileNetV2; fine-tune SGD lr 5e-4 batch 512 for 30 epochs [C]; label and probit extraction
+    200 epochs, batch 512, lr 0.05 / 0.1 [C]; adversarial label extraction with 30 PGD steps [C]."""
     if name in SCALED_RECIPES:
         return scaled_recipe(name, "vgg16-bn", ("vgg13-bn", "resnet20", "densenet", "mobilenet"))
     return Recipe(

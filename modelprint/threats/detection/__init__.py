@@ -1,4 +1,4 @@
-"""Query detectors for stealthiness (spec §19): SHE, SCADN, DAEIT (and its vote ablation) and
+"""Query detectors for stealthiness (docs/query-detectors.md): SHE, SCADN, DAEIT (and its vote ablation) and
 NaturalFinger's CNN screen a deployed model's incoming queries; ``detection_rates`` measures how many
 fingerprint queries they flag under the MFUE protocol, and the ``guard`` threat answers flagged queries
 with a refusal or at random. ``QUERY_DETECTORS`` maps names to detectors; ``parse_query_detector`` builds

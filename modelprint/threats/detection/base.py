@@ -1,17 +1,17 @@
-"""Query detectors (spec §19): a suspect's deployer screens incoming queries for anomalies, so an owner's
-fingerprint queries should look like ordinary traffic (stealthiness). MFUE (Xu et al., KDD'26, Table 2)
-and NaturalFinger (Yang et al.) measure it with SHE, SCADN, DAEIT and a small CNN detector.
+"""Query detectors (docs/query-detectors.md): a suspect's deployer screens incoming queries for anomalies, so
+an owner's fingerprint queries should look like ordinary traffic (stealthiness). MFUE (Xu et al., KDD'26,
+Table 2) and NaturalFinger (Yang et al.) measure it with SHE, SCADN, DAEIT and a small CNN detector.
 
 Every detector has one interface: ``fit(model, clean)`` on the deployed white-box model and the deployer's
 clean data, then ``score(x) -> (N,)`` (higher = more anomalous, one orientation for all detectors) and
 ``flag(x) -> (N,) bool``.
 
-Threshold (MFUE protocol, §19): sort the clean samples' scores and average the 10% of them lying furthest
-in the anomalous direction (the "lowest 10% quantile" of a score where low = anomalous, such as SHE's
-energy; with our orientation, the *highest* 10% of the scores). A query is flagged when its score lies
-strictly beyond that mean. Since that mean is at least the clean 90th percentile, at most 10% of the
-calibration samples are flagged (about 4% for a Gaussian score). The clean samples are a held-out part
-(``holdout``) of the deployer's data that the detector did not train on. Detectors with a decision of
+Threshold (MFUE protocol, docs/query-detectors.md#protocol): sort the clean samples' scores and average the
+10% of them lying furthest in the anomalous direction (the "lowest 10% quantile" of a score where low =
+anomalous, such as SHE's energy; with our orientation, the *highest* 10% of the scores). A query is flagged
+when its score lies strictly beyond that mean. Since that mean is at least the clean 90th percentile, at most
+10% of the calibration samples are flagged (about 4% for a Gaussian score). The clean samples are a held-out
+part (``holdout``) of the deployer's data that the detector did not train on. Detectors with a decision of
 their own (DAEIT's and NaturalFinger's binary classifiers, the DAEIT vote) use it by default
 (``rule="native"``) and the MFUE threshold with ``rule="mfue"``; SHE and SCADN always use the MFUE one."""
 
@@ -64,8 +64,9 @@ class QueryDetectorSpecError(SpecError):
 
 
 def mfue_threshold(clean_scores: torch.Tensor, tail: float = 0.1) -> float:
-    """MFUE's threshold (§19) for scores where higher = more anomalous: the mean of the ``tail`` fraction
-    (at least one) of the clean scores lying furthest in the anomalous direction, i.e. the top ones."""
+    """MFUE's threshold (docs/query-detectors.md#protocol) for scores where higher = more anomalous: the mean
+    of the ``tail`` fraction (at least one) of the clean scores lying furthest in the anomalous direction,
+    i.e. the top ones."""
     if clean_scores.numel() == 0:
         raise ValueError("the MFUE threshold needs at least one clean score")
     if not 0.0 < tail <= 1.0:
@@ -76,7 +77,8 @@ def mfue_threshold(clean_scores: torch.Tensor, tail: float = 0.1) -> float:
 
 @dataclass(eq=False)
 class QueryDetector(ABC):
-    """A query detector (§19); dataclass fields are its settings, ``*_`` attributes its fitted state.
+    """A query detector (docs/query-detectors.md); dataclass fields are its settings, ``*_`` attributes its
+    fitted state.
 
     ``fit`` draws at most ``images`` clean images (seeded by ``seed``), trains on all but a ``holdout``
     fraction and sets ``threshold_`` from the held-out scores (see the module docstring)."""

@@ -1,5 +1,6 @@
-"""DAEIT, detecting adversarial examples through image transformation (Tian, Yang, Cai, AAAI'18; spec
-§19.3): points near a decision boundary change prediction under small rotations and shifts."""
+"""DAEIT, detecting adversarial examples through image transformation (Tian, Yang, Cai, AAAI'18;
+docs/query-detectors.md#daeit): points near a decision boundary change prediction under small rotations and
+shifts."""
 
 from __future__ import annotations
 

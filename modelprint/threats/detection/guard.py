@@ -1,6 +1,7 @@
-"""A detection-guarded API (spec §19): the suspect's deployer screens every query with a query detector
-and does not answer the flagged ones truthfully, so a fingerprint whose queries look anomalous loses them.
-Registered as the threat ``guard:detector=daeit,mode=refuse`` (``modelprint list threats``)."""
+"""A detection-guarded API (docs/query-detectors.md, docs/threats.md#output-defences): the suspect's deployer
+screens every query with a query detector and does not answer the flagged ones truthfully, so a fingerprint
+whose queries look anomalous loses them. Registered as the threat ``guard:detector=daeit,mode=refuse``
+(``modelprint list threats``)."""
 
 from __future__ import annotations
 
@@ -116,7 +117,8 @@ class Guarded(Wrapping):
 class Guard(OutputThreat):
     """Query-detection guard: the deployer fits a query ``detector`` (``modelprint.threats.detection``:
     daeit, daeit-vote, she, scadn, naturalfinger) on the deployed model and its clean data, then refuses
-    (uniform probabilities, label 0) or answers at random (``mode``) every flagged query (spec §19).
+    (uniform probabilities, label 0) or answers at random (``mode``) every flagged query
+    (docs/query-detectors.md).
 
     The clean data is the ``split`` (default the attacker's half: the thief deploys) of ``dataset``
     (``auto``: the one in the model's lineage, ``train(arch,DATASET,...)``); the detector is fitted

@@ -1,5 +1,6 @@
-"""The query detector of NaturalFinger's stealthiness study (Yang et al.; spec §19.4): a small CNN that
-tells the deployer's normal images from Gaussian-noise and FGSM images."""
+"""The query detector of NaturalFinger's stealthiness study (Yang et al.;
+docs/query-detectors.md#naturalfinger-detector): a small CNN that tells the deployer's normal images from
+Gaussian-noise and FGSM images."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Detection rates of fingerprint queries under the MFUE protocol (spec §19): equal numbers of clean
-samples and fingerprint queries are mixed and screened; the detection rate is the fraction of queries
-flagged, with the clean false-positive rate and the balanced accuracy beside it."""
+"""Detection rates of fingerprint queries under the MFUE protocol (docs/query-detectors.md#protocol): equal
+numbers of clean samples and fingerprint queries are mixed and screened; the detection rate is the fraction of
+queries flagged, with the clean false-positive rate and the balanced accuracy beside it."""
 
 from __future__ import annotations
 

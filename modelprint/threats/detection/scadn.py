@@ -1,5 +1,6 @@
-"""SCADN, semantic-context anomaly detection by inpainting (Yan et al., AAAI'21; spec §19.2): a generator
-trained on normal images only fills in striped holes; anomalous inputs are inpainted badly."""
+"""SCADN, semantic-context anomaly detection by inpainting (Yan et al., AAAI'21;
+docs/query-detectors.md#scadn): a generator trained on normal images only fills in striped holes; anomalous
+inputs are inpainted badly."""
 
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ class SCADN(QueryDetector):
     L1(holes) + ``gan_weight``·BCE(critic(completed), real) (pix2pix's 100:1 balance at 0.01; 0 turns the
     critic off). Adam ``lr`` 2e-4, β = (0.5, 0.999). The score of a query is the mean absolute error on
     the removed pixels, averaged over the masks. [D] trains 100 epochs; the default here is 20 to keep
-    CPU fits short. Flagged with the MFUE clean-score threshold (§19)."""
+    CPU fits short. Flagged with the MFUE clean-score threshold (docs/query-detectors.md#protocol)."""
 
     name: ClassVar[str] = "scadn"
     min_width: int = 2

@@ -1,5 +1,5 @@
-"""SHE, simplified Hopfield energy (Zhang et al., ICLR'23; spec §19.1): a training-free OOD detector on
-the deployed classifier's penultimate features."""
+"""SHE, simplified Hopfield energy (Zhang et al., ICLR'23; docs/query-detectors.md#she): a training-free OOD
+detector on the deployed classifier's penultimate features."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class SHE(QueryDetector):
     feature of the clean training images correctly classified as c; low energy = OOD, so the score is −E.
 
     Training-free; classes with no correctly classified image keep S_c = 0 (energy 0). Flagged with the
-    MFUE clean-score threshold (§19)."""
+    MFUE clean-score threshold (docs/query-detectors.md#protocol)."""
 
     name: ClassVar[str] = "she"
     model_: TorchClassifier | None = field(default=None, init=False, repr=False)
