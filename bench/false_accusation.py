@@ -29,12 +29,13 @@ from collections import defaultdict
 
 import numpy as np
 
-from modelprint.bench.pipeline import resolve_fingerprints, resolve_preset, run_preset
-from modelprint.bench.results import ResultsDB, ScoreRecord
+from modelprint.bench.pipeline import resolve_fingerprints, run_preset
 from modelprint.calibration import combined_statistics, conformal_p_value
+from modelprint.results import ResultsDB, ScoreRecord
 from modelprint.verify import load_set, minimum_models
 from modelprint.workspace import Workspace
 from modelprint.zoo.families import family_of
+from modelprint.zoo.preset_files import resolve_preset
 
 MATCHED = "matched set (leave-one-out)"
 Scores = dict[tuple[str, int], dict[str, dict[str, float]]]

@@ -16,11 +16,13 @@ import time
 from pathlib import Path
 
 from modelprint.attacks import AttackContext
-from modelprint.bench.pipeline import build_preset, resolve_fingerprints, resolve_preset
-from modelprint.bench.results import ResultsDB
+from modelprint.bench.pipeline import build_preset, resolve_fingerprints
 from modelprint.bench.runner import run_benchmark
+from modelprint.keys import KeyStore
+from modelprint.results import ResultsDB
 from modelprint.workspace import Workspace
 from modelprint.zoo.executors import DaskExecutor, Executor, LocalExecutor
+from modelprint.zoo.preset_files import resolve_preset
 
 
 def timed_grid(args: argparse.Namespace, ws: Workspace, root: Path, executor: Executor) -> float:
@@ -29,7 +31,7 @@ def timed_grid(args: argparse.Namespace, ws: Workspace, root: Path, executor: Ex
     seeds = [int(s) for s in args.seeds.split(",")]
     with ResultsDB(root / "results.sqlite") as db:
         start = time.perf_counter()
-        run_benchmark(preset, fps, seeds, store=ws.store, results=db, keys_root=root / "keys",
+        run_benchmark(preset, fps, seeds, store=ws.store, results=db, keys=KeyStore(root / "keys"),
                       ctx=AttackContext(preset.dataset), executor=executor)  # fmt: skip
         return time.perf_counter() - start
 

@@ -29,15 +29,16 @@ from pathlib import Path
 import torch
 
 from modelprint.attacks import AttackContext
-from modelprint.bench.pipeline import build_preset, resolve_preset
-from modelprint.bench.results import ResultsDB
+from modelprint.bench.pipeline import build_preset
 from modelprint.bench.runner import run_benchmark
 from modelprint.fingerprints.base import FINGERPRINTS, Fingerprint, parse_fingerprint
 from modelprint.memo import Memo
 from modelprint.metrics import roc_auc
 from modelprint.pools import build_pool
+from modelprint.results import ResultsDB
 from modelprint.workspace import Workspace
 from modelprint.zoo.executors import LocalExecutor, make_executor
+from modelprint.zoo.preset_files import resolve_preset
 
 HEAVY = ("mfue-w", "mfue-b", "metafinger", "anafp", "naturalfinger", "cae", "metav", "adv-tra")
 
@@ -132,7 +133,7 @@ def main() -> None:
     with ResultsDB(ws.results_path) as db:
         for fps, s in ((list(after.values()), seeds), (list(before.values()), before_seeds)):
             if fps and s:
-                run_benchmark(preset, fps, s, store=ws.store, results=db, keys_root=ws.keys, ctx=ctx,
+                run_benchmark(preset, fps, s, store=ws.store, results=db, keys=ws.keys, ctx=ctx,
                               executor=executor)  # fmt: skip
         keys = db.key_records()
         records = db.records(fingerprints=[fp.name for fp in [*after.values(), *before.values()]], threat="")

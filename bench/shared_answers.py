@@ -16,12 +16,14 @@ import time
 from pathlib import Path
 
 from modelprint.attacks import AttackContext
-from modelprint.bench.pipeline import build_preset, resolve_preset
-from modelprint.bench.results import ResultsDB
+from modelprint.bench.pipeline import build_preset
 from modelprint.bench.runner import run_benchmark
 from modelprint.fingerprints.combos import compatible_combos, make_combo
+from modelprint.keys import KeyStore
 from modelprint.models.access import Suspect
+from modelprint.results import ResultsDB
 from modelprint.workspace import Workspace
+from modelprint.zoo.preset_files import resolve_preset
 
 
 def main() -> None:
@@ -40,8 +42,8 @@ def main() -> None:
 
         start = time.perf_counter()
         with ResultsDB(Path(tmp) / "shared.sqlite") as db:
-            stats = run_benchmark(preset, fps, [0], store=ws.store, results=db, keys_root=Path(tmp) / "keys",
-                                  ctx=ctx)  # fmt: skip
+            keys = KeyStore(Path(tmp) / "keys")
+            stats = run_benchmark(preset, fps, [0], store=ws.store, results=db, keys=keys, ctx=ctx)
         shared_s = time.perf_counter() - start
 
         start = time.perf_counter()

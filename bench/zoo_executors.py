@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 from modelprint.attacks import AttackContext
-from modelprint.bench.pipeline import resolve_preset
 from modelprint.zoo.builder import build_zoo
 from modelprint.zoo.executors import DaskExecutor, Executor, LocalExecutor
+from modelprint.zoo.preset_files import resolve_preset
 from modelprint.zoo.store import ModelStore
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
-import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,20 +10,16 @@ import torch
 import typer
 
 from modelprint.attacks.base import AttackContext
-from modelprint.bench.pipeline import (
-    build_preset,
-    report_rows,
-    resolve_fingerprints,
-    resolve_preset,
-    run_preset,
-)
-from modelprint.bench.results import ResultsDB, complete_cells
+from modelprint.bench.pipeline import build_preset, resolve_fingerprints, run_preset
 from modelprint.fingerprints.base import Fingerprint
 from modelprint.gan import GanSpec, GanStore
 from modelprint.registry import UnknownNameError
+from modelprint.report.build import preset_pairs, summary_json
+from modelprint.results import ResultsDB
 from modelprint.threats import parse_threats
 from modelprint.workspace import Workspace
 from modelprint.zoo.executors import make_executor
+from modelprint.zoo.preset_files import resolve_preset
 from modelprint.zoo.presets import PRESETS, Preset
 
 if TYPE_CHECKING:
@@ -247,112 +241,22 @@ def zoo_show(
     typer.echo(format_summary(zoo_summary(p, store)))
 
 
-def _preset_notes(preset: str | Preset | None) -> dict[str, str]:
-    """A preset's description and what it scaled, for the report's header."""
-    if isinstance(preset, Preset):
-        p = preset
-    elif preset is None or preset not in PRESETS:
-        return {}
-    else:
-        p = PRESETS.make(preset)
-    notes = {"zoo": " ".join(p.description.split()).replace("``", "")}
-    notes.update({f"scaled: {k}": v for k, v in p.scaled.items()})
-    return notes
-
-
 def _write_report(
     ws: Workspace, preset: str | Preset | None, fingerprints: list[str] | None, out: Path | None
 ) -> Path:
-    """Print the tables and write the HTML report of ``preset``'s rows (a name, or the resolved preset
-    whose dataset and recipe the confidence table then uses)."""
-    resolved = preset if isinstance(preset, Preset) else None
-    preset = preset.name if isinstance(preset, Preset) else preset
-    from modelprint.report import ExtraSection, format_table, render_html, summarise
-    from modelprint.report.ablation import ablation_sections, format_ablation
-    from modelprint.report.anafp import anafp_sections
-    from modelprint.report.architectures import architecture_sections
-    from modelprint.report.budget import budget_curves
-    from modelprint.report.detection import detection_matrix, detection_sections, format_detection_matrix
-    from modelprint.report.families import family_sections, family_stats, format_family_table
-    from modelprint.report.html import plotted
-    from modelprint.report.queries import query_sections
-    from modelprint.report.sweeps import sweep_sections
-    from modelprint.report.threats import (
-        format_threat_costs,
-        format_threat_matrix,
-        threat_costs,
-        threat_matrix,
-        threat_sections,
-    )
+    """Print the tables and write the HTML report of ``preset``'s rows (:func:`build_report`)."""
+    from modelprint.report.build import NoResultsError, build_report
 
-    with ResultsDB(ws.results_path) as db:
-        pairs = None if resolved is None else preset_pairs(resolved)
-        records = db.records(preset=preset, fingerprints=fingerprints, pairs=pairs)
-        if pairs is not None:
-            records = complete_cells(records, pairs)
-        accuracies = db.accuracies(preset=preset)
-        detections = [
-            d for d in db.detections(preset=preset) if not fingerprints or d.fingerprint in fingerprints
-        ]
-    all_rows = report_rows(records, ws.store)
-    rows = [r for r in all_rows if not r.threat]  # the main tables: the clean API
-    if not rows:
-        raise _fail(f"no results in {ws.results_path}; run `modelprint bench run PRESET -f NAME` first")
-    summary = summarise(rows, rank=True)
-    typer.echo(format_table(summary))
-    families = family_stats(rows, summary.fpr)
-    if families:
-        typer.echo("\n" + format_family_table(families, summary.fpr))
-    extra: dict[str, ExtraSection] = {}
-    extra.update(family_sections(rows, summary.fpr))
-    if preset is not None:
-        from modelprint.report.confidence import confidence_sections, format_loss_ratios, loss_ratios
-
-        resolved = resolved or resolve_preset(preset)
-        ratios = loss_ratios(resolved, ws.store, AttackContext(resolved.dataset).split("test"))
-        if ratios:
-            typer.echo("\n" + format_loss_ratios(ratios))
-        extra.update(confidence_sections(ratios))
-    curves = budget_curves(summary)
-    if curves is not None:
-        extra["Query-budget curves"] = curves
-    matrix = threat_matrix(all_rows, fpr=summary.fpr)
-    costs = threat_costs(accuracies) if matrix is not None else []
-    if matrix is not None:
-        typer.echo(format_threat_matrix(matrix))
-    if costs:
-        typer.echo(format_threat_costs(costs))
-    extra.update(threat_sections(matrix, costs))
-    extra.update(anafp_sections(summary, rows, ws.keys))
-    extra.update(query_sections(rows, ws.keys))
-    if ablation := format_ablation(summary):
-        typer.echo(ablation)
-    extra.update(ablation_sections(summary))
-    drawn = plotted([f.fingerprint for f in summary.fingerprints])
-    extra.update(architecture_sections(rows, drawn))
-    extra.update(sweep_sections(rows, summary, drawn, matrix, costs))
-    detected = detection_matrix(detections)
-    if detected is not None:
-        typer.echo(format_detection_matrix(detected))
-    extra.update(detection_sections(detected))
-    meta = {
-        "preset": preset or ", ".join(sorted({r.preset for r in records})),
-        **_preset_notes(resolved or preset),
-        "seeds": ", ".join(str(s) for s in sorted({r.seed for r in records})),
-        "pairs scored": str(len(records)),
-        **({"threats": ", ".join(t for t in matrix.threats if t)} if matrix is not None else {}),
-        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-    }
-    path = render_html(
-        rows,
-        out or ws.report_path,
-        title="modelprint benchmark report",
-        meta=meta,
-        extra_sections=extra or None,
-    )
-    typer.echo(f"report: {path}")
-    return path
+    try:
+        built = build_report(ws, preset, fingerprints, out)
+    except NoResultsError as exc:
+        raise _fail(str(exc)) from None
+    except (ValueError, KeyError) as exc:  # a preset that cannot be resolved
+        raise _fail(_one_line(exc)) from None
+    for text in built.text:
+        typer.echo(text)
+    typer.echo(f"report: {built.path}")
+    return built.path
 
 
 @bench_app.command("run")
@@ -423,39 +327,9 @@ def bench_run(
     )
     labels = [f"{fp.name}@{b}" for fp in fps for b in sweep] if sweep else [fp.name for fp in fps]
     if json_out:
-        typer.echo(_summary_json(ws, p, labels))
+        typer.echo(summary_json(ws, p, labels))
     elif report:
         _write_report(ws, p, labels, None)
-
-
-def _summary_json(ws: Workspace, preset: Preset, labels: list[str]) -> str:
-    """The summary table of ``preset``'s clean rows as JSON (one object per scheme; NaN as null)."""
-    import dataclasses
-    import json
-    import math
-
-    from modelprint.report import summarise
-
-    with ResultsDB(ws.results_path) as db:
-        pairs = preset_pairs(preset)
-        records = complete_cells(db.records(fingerprints=labels, pairs=pairs), pairs)
-    rows = [r for r in report_rows(records, ws.store) if not r.threat]
-    summary = summarise(rows, rank=True)
-
-    def clean(value: object) -> object:
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {str(k): clean(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [clean(v) for v in value]
-        return value
-
-    body = {
-        "preset": preset.name, "fpr": summary.fpr,
-        "schemes": [clean(dataclasses.asdict(f)) for f in summary.fingerprints],
-    }  # fmt: skip
-    return json.dumps(body)
 
 
 @bench_app.command("detect")
@@ -510,7 +384,7 @@ def bench_detect(
         total = len(fps) * len(seed_list) * len(p.victims) * len(detectors)
         with ResultsDB(ws.results_path) as db, tqdm(total=total, desc="detect", unit="cell") as bar:
             stats = run_detection(
-                p, fps, seed_list, detectors, store=ws.store, results=db, keys_root=ws.keys, ctx=ctx,
+                p, fps, seed_list, detectors, store=ws.store, results=db, keys=ws.keys, ctx=ctx,
                 executor=ex, on_cell=bar.update,
             )  # fmt: skip
             labels = {fp.name for fp in fps}
@@ -556,7 +430,6 @@ def list_cmd(
     from modelprint.data import DATASETS
     from modelprint.models.archs import ARCHS
     from modelprint.threats import THREATS
-    from modelprint.zoo.presets import PRESETS
 
     if what == "combos":
         from modelprint.fingerprints.combos import compatible_combos
@@ -682,11 +555,6 @@ UnsafePickleOpt = Annotated[
 ]
 
 
-def preset_pairs(preset: Preset) -> list[tuple[str, str]]:
-    """The (victim, suspect) pairs a preset's results are read by."""
-    return [(q.victim, q.suspect) for q in preset.pairs()]
-
-
 def _allow_arch(arch: str | None) -> None:
     """A user class named with --arch may be imported in this run (and its workers), and no other."""
     from modelprint.models.user import allow_user_arch, is_user_arch
@@ -739,10 +607,11 @@ def fingerprint_generate(
 
     from modelprint.attacks import AttackContext
     from modelprint.fingerprints import parse_fingerprint
+    from modelprint.keys import KeyMaker
     from modelprint.models.base import TorchClassifier
     from modelprint.models.formats import parse_input_shape
     from modelprint.models.user import parse_arch_kwargs
-    from modelprint.pools import build_pool
+    from modelprint.pools import Pool, PoolSpec, build_pool
     from modelprint.verify import pool_victim, resolve_model, seed_data
 
     ws = Workspace.at(home)
@@ -764,16 +633,17 @@ def fingerprint_generate(
                 f"seed data {seeds.name} is {'x'.join(map(str, seeds.input_shape))} with {seeds.num_classes} "
                 f"classes; the victim takes {'x'.join(map(str, model.input_shape))} with {model.num_classes}"
             )
-        pool = None
         t0 = time.perf_counter()
-        if fp.pool_spec is not None:
+
+        def pool_for(spec: PoolSpec) -> Pool:
             lineage = pool_victim(victim, ws.store)
             ctx = AttackContext(ws.store.card(lineage).dataset, data_root=data_root)
-            pool = build_pool(fp.pool_spec, lineage, ws.store, ctx)
+            return build_pool(spec, lineage, ws.store, ctx)
+
         from modelprint.ops.convergence import key_progress
 
         with key_progress(f"key {fp.name}"):
-            key = fp.generate(model, seeds, seed=seed, pool=pool)
+            key = KeyMaker(model, seeds, seed, pool_for=pool_for).make(fp)
         if Path(victim).is_file():  # which file: a calibration set built for it is found by this
             from modelprint.models.io import file_sha256
 
@@ -1053,8 +923,8 @@ def results_export(
     preset: Annotated[str | None, typer.Option(help="Only the rows of this preset's pairs.")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """One row per victim, suspect, scheme, seed and threat (columns: `modelprint.bench.export`)."""
-    from modelprint.bench.export import FORMATS, export_rows, write_export
+    """One row per victim, suspect, scheme, seed and threat (columns: `modelprint.results.export`)."""
+    from modelprint.results.export import FORMATS, export_rows, write_export
 
     ws = Workspace.at(home)
     try:

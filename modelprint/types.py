@@ -20,6 +20,18 @@ _RANK: dict[str, int] = {name: i for i, name in enumerate(OUTPUTS)}
 JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
 
 
+class SettingsRepr:
+    """``Name(field=value, ...)`` from an object's attributes, sorted; a part's ``repr`` is its config (what
+    keys and results are filed under), so two parts with the same settings print the same. Attributes named
+    in ``_unprinted`` (derived from printed ones) are left out."""
+
+    _unprinted: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        items = sorted((k, v) for k, v in vars(self).items() if k not in self._unprinted)
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in items)})"
+
+
 def output_rank(output: Output) -> int:
     """Order of access levels: labels < topk < probs < logits."""
     if output not in _RANK:

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelprint.keys import KeyStore
 from modelprint.zoo.store import ModelStore
 
 
@@ -28,8 +29,8 @@ class Workspace:
         return ModelStore(self.home / "zoo")
 
     @property
-    def keys(self) -> Path:
-        return self.home / "keys"
+    def keys(self) -> KeyStore:
+        return KeyStore(self.home / "keys")
 
     @property
     def results_path(self) -> Path:

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from modelprint.attacks import AttackContext
-from modelprint.bench.runner import key_dir
 from modelprint.fingerprints import FINGERPRINTS, Fingerprint, parse_fingerprint
+from modelprint.keys import KeyStore
 from modelprint.models.access import Suspect
 from modelprint.models.base import TorchClassifier
 from modelprint.pools import Pool, PoolEnsemble, PoolSpec, build_pool, check_disjoint
@@ -279,11 +279,11 @@ def test_fixed_lambda_keeps_seeds_and_bounds(tiny: TinyZoo, pool: Pool) -> None:
 def test_report_reads_the_keys_and_draws_auc_against_lambda(
     tiny: TinyZoo, pool: Pool, tmp_path: Path
 ) -> None:
-    root = tmp_path / "keys"
+    root = KeyStore(tmp_path / "keys")
     rows = []
     for fixed in (None, 1.5):
         fp, key = scheme(fixed), key_of(tiny, pool, fixed)
-        key.save(key_dir(root, fp, tiny.source, 0))
+        root.save(fp, tiny.source, 0, key)
         for pair in tiny.preset.pairs():
             s = fp.verify(key, Suspect(tiny.load(pair.suspect), access="labels"))
             rows.append(

@@ -2,9 +2,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from modelprint.bench.pipeline import report_rows, resolve_fingerprints, run_preset
-from modelprint.bench.results import ResultsDB
+from modelprint.bench.pipeline import resolve_fingerprints, run_preset
 from modelprint.cli import app, parse_seeds
+from modelprint.report import report_rows
+from modelprint.results import ResultsDB
 from modelprint.testing import TinyZoo
 from modelprint.workspace import Workspace
 
@@ -117,7 +118,7 @@ def test_results_db_waits_for_another_writer(tmp_path: Path) -> None:
     import threading
     import time
 
-    from modelprint.bench.results import ScoreRecord
+    from modelprint.results import ScoreRecord
 
     path = tmp_path / "results.sqlite"
     record = ScoreRecord("akh", "cfg", 0, "v", "s", "", "tiny", True, "finetune", 0.9, 100, 0.1, "labels")

@@ -11,8 +11,9 @@ from typing import TypeVar
 import pytest
 
 from modelprint.bench.pipeline import resolve_fingerprints
-from modelprint.bench.results import ResultsDB
 from modelprint.bench.runner import RunStats, run_benchmark
+from modelprint.keys import KeyStore
+from modelprint.results import ResultsDB
 from modelprint.testing import TinyZoo
 from modelprint.zoo.executors import DaskExecutor, Executor, InlineExecutor, LocalExecutor
 
@@ -27,8 +28,8 @@ def _run(tiny: TinyZoo, root: Path, executor: Executor | None, **kw: object) -> 
     fps = resolve_fingerprints(SCHEMES)
     with ResultsDB(root / "results.sqlite") as db:
         return run_benchmark(
-            tiny.preset, fps, [0, 1], store=tiny.store, results=db, keys_root=root / "keys", ctx=tiny.ctx,
-            executor=executor, **kw,  # type: ignore[arg-type]
+            tiny.preset, fps, [0, 1], store=tiny.store, results=db, keys=KeyStore(root / "keys"),
+            ctx=tiny.ctx, executor=executor, **kw,  # type: ignore[arg-type]
         )  # fmt: skip
 
 

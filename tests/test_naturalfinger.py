@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 
 import modelprint.queries.naturalfinger as nf
 from modelprint.attacks import AttackContext
-from modelprint.bench.runner import key_dir
 from modelprint.cli import app
 from modelprint.fingerprints import FINGERPRINTS, Fingerprint, parse_fingerprint
 from modelprint.gan import ConditionalGan, GanSpec, GanStore, layout, train_gan
+from modelprint.keys import KeyStore
 from modelprint.models.access import Suspect
 from modelprint.pools import Pool, PoolEnsemble, PoolSpec, build_pool, check_disjoint
 from modelprint.queries.cae import CAE_POOL
@@ -434,21 +434,22 @@ def test_query_grid_draws_every_key(tiny: TinyZoo, pool: Pool, tmp_path: Path) -
     fig = query_grid([("naturalfinger", key), ("ipguard", other)], per_key=10, columns=5)
     images = [ax for sub in fig.subfigs for ax in sub.axes if ax.images]
     assert len(fig.subfigs) == 2 and len(images) == 10 + 4
+    store = KeyStore(tmp_path)
     for name, k in (("naturalfinger", key), ("ipguard", other)):
-        k.save(key_dir(tmp_path, FINGERPRINTS.make(name), tiny.source, 0))
+        store.save(FINGERPRINTS.make(name), tiny.source, 0, k)
     row = ScoreRow("naturalfinger", 0, tiny.source, tiny.source, True, "same", 1.0, len(key.queries), 0.0)
-    sections = query_sections([row], tmp_path, per_key=6)
+    sections = query_sections([row], store, per_key=6)
     assert list(sections) == ["Query images (seed 0)"]
     assert [sub.get_suptitle() for sub in sections["Query images (seed 0)"].subfigs] == [
         f"naturalfinger: {len(key.queries)} queries",
         "ipguard: 4 queries",
     ]
-    assert query_sections([replace(row, fingerprint="ipguard")], tmp_path) == {}  # NaturalFinger not run
+    assert query_sections([replace(row, fingerprint="ipguard")], store) == {}  # NaturalFinger not run
     # a run with non-default settings is drawn under its own label, next to the default ipguard keys
     variant = parse_fingerprint("naturalfinger:epochs=20")
-    key.save(key_dir(tmp_path, variant, tiny.source, 0))
+    store.save(variant, tiny.source, 0, key)
     ablated = replace(row, fingerprint="naturalfinger:epochs=20,transform=false")  # not the one drawn
-    sections = query_sections([ablated, replace(row, fingerprint=variant.name)], tmp_path, per_key=6)
+    sections = query_sections([ablated, replace(row, fingerprint=variant.name)], store, per_key=6)
     assert [sub.get_suptitle() for sub in sections["Query images (seed 0)"].subfigs] == [
         f"naturalfinger:epochs=20: {len(key.queries)} queries",
         "ipguard: 4 queries",

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from modelprint.attacks import AttackContext
+from modelprint.keys import KeyStore
 from modelprint.pools import Pool, PoolOverlapError, PoolSpec, build_pool, check_disjoint
 from modelprint.testing import TinyZoo
 from modelprint.zoo.lineage import parse_lineage
@@ -38,8 +39,10 @@ def test_build_pool_builds_loads_and_splits(tiny: TinyZoo, tmp_path: Path) -> No
     train, val = pool.split(0.5, seed=0)
     assert len(train.positives) == len(val.positives) == 1
     assert set(train.negative_lineages) | set(val.negative_lineages) == set(pool.negative_lineages)
-    with pytest.raises(ValueError, match="at least one positive"):
-        Pool((), pool.negatives)
+    with pytest.raises(ValueError, match="at least one model"):
+        Pool((), ())
+    with pytest.raises(ValueError, match="CAE needs a pool with at least one positive"):
+        Pool((), pool.negatives).require_both("CAE")
 
 
 def test_overlap_with_the_benchmark_is_refused(tiny: TinyZoo) -> None:
@@ -52,17 +55,17 @@ def test_overlap_with_the_benchmark_is_refused(tiny: TinyZoo) -> None:
 def test_runner_refuses_a_pool_that_overlaps_the_suspects(tiny: TinyZoo, tmp_path: Path) -> None:
     import dataclasses
 
-    from modelprint.bench.results import ResultsDB
     from modelprint.bench.runner import run_benchmark
     from modelprint.fingerprints import FINGERPRINTS
+    from modelprint.results import ResultsDB
 
     fp = FINGERPRINTS.make("metav", budget=5, iterations=2, pool=SPEC)
     leaked = SPEC.lineages(tiny.source)[0][0]
     preset = dataclasses.replace(tiny.preset, suspects=(*tiny.preset.suspects, leaked))
     with ResultsDB(tmp_path / "r.sqlite") as db, pytest.raises(PoolOverlapError):
-        run_benchmark(preset, [fp], [0], store=tiny.store, results=db, keys_root=tmp_path, ctx=tiny.ctx)
+        run_benchmark(preset, [fp], [0], store=tiny.store, results=db, keys=KeyStore(tmp_path), ctx=tiny.ctx)
     with ResultsDB(tmp_path / "r.sqlite") as db:
         stats = run_benchmark(
-            tiny.preset, [fp], [0], store=tiny.store, results=db, keys_root=tmp_path, ctx=tiny.ctx
+            tiny.preset, [fp], [0], store=tiny.store, results=db, keys=KeyStore(tmp_path), ctx=tiny.ctx
         )
     assert stats.scored == len(tiny.preset.pairs()) and stats.keys_generated == 1

@@ -13,13 +13,13 @@ import torch
 from typer.testing import CliRunner
 
 from modelprint.bench.pipeline import resolve_fingerprints
-from modelprint.bench.results import ResultsDB
 from modelprint.bench.runner import run_benchmark, threat_accuracy
 from modelprint.cli import app
 from modelprint.fingerprints.base import FINGERPRINTS
 from modelprint.models.access import Suspect
 from modelprint.ops import fgsm, pgd
 from modelprint.report.detection import detection_matrix, detection_sections, format_detection_matrix
+from modelprint.results import ResultsDB
 from modelprint.testing import TinyZoo
 from modelprint.threats import parse_threat
 from modelprint.threats.detection import (
@@ -235,7 +235,7 @@ def test_runner_scores_behind_the_guard(tiny: TinyZoo, tmp_path: Path) -> None:
             [0],
             store=ws.store,
             results=db,
-            keys_root=ws.keys,
+            keys=ws.keys,
             ctx=tiny.ctx,
             threats=[parse_threat("guard:detector=she")],
         )

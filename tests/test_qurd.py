@@ -25,12 +25,14 @@ from modelprint.detectors import (
     NotFittedError,
     SubsetCosine,
 )
-from modelprint.fingerprints import FINGERPRINTS, compatible_combos, generate_shared, make_combo
+from modelprint.fingerprints import FINGERPRINTS, compatible_combos, make_combo
 from modelprint.fingerprints.combos import Combo, IncompatibleCombo
+from modelprint.keys import KeyMaker
 from modelprint.models.access import AccessError, Suspect
 from modelprint.models.base import TorchClassifier
 from modelprint.ops import corner_cutmix, deepfool, fit_local_linear, grid_segments, ipguard_loss
 from modelprint.ops.threads import intra_op_threads
+from modelprint.pools import Pool
 from modelprint.queries import (
     AdversarialQueries,
     BoundaryQueries,
@@ -363,8 +365,8 @@ def _samplers(tiny: TinyZoo) -> dict[str, QuerySampler]:
         "lime": LimeQueries(subsample=10),
         "uap": UAPQueries(max_passes=1, fit_points=32),
         "sac-m": CornerCutMixQueries(),
-        "sac-w-surrogates": CommonNegativeQueries(surrogates=[tiny.load(join(tiny.source, "prune(0.5)"))]),
-        "fbi-entropy": EntropyQueries(pool=[tiny.load(lin) for lin in tiny.positives()[:3]]),
+        "sac-w-surrogates": CommonNegativeQueries(surrogates=["prune(0.5)"]),
+        "fbi-entropy": EntropyQueries(references=["same", "same", "same"]),
         "pgd-on-negatives": Seeded(AdversarialQueries(eps=0.1, steps=5), NegativeSeeds()),
         "deepfool-on-noise": Seeded(DeepFoolQueries(max_iter=10), NoiseSeeds()),
     }
@@ -392,9 +394,15 @@ def _samplers(tiny: TinyZoo) -> dict[str, QuerySampler]:
 def test_sampler_shapes_range_and_determinism(tiny: TinyZoo, name: str) -> None:
     sampler = _samplers(tiny)[name]
     victim, data = tiny.load(tiny.source), tiny.data()
-    a = sampler.sample(victim, data, 30, generator=torch.Generator().manual_seed(0))
-    b = sampler.sample(victim, data, 30, generator=torch.Generator().manual_seed(0))
-    c = sampler.sample(victim, data, 30, generator=torch.Generator().manual_seed(1))
+    pool = None  # pools of the samplers that declare one, built by hand from tiny's models
+    if name == "sac-w-surrogates":
+        pool = Pool((tiny.load(join(tiny.source, "prune(0.5)")),), ())
+    elif name == "fbi-entropy":
+        pool = Pool((), tuple(tiny.load(lin) for lin in tiny.positives()[:3]))
+    assert (pool is None) == (sampler.pool_spec is None)
+    a = sampler.sample(victim, data, 30, generator=torch.Generator().manual_seed(0), pool=pool)
+    b = sampler.sample(victim, data, 30, generator=torch.Generator().manual_seed(0), pool=pool)
+    c = sampler.sample(victim, data, 30, generator=torch.Generator().manual_seed(1), pool=pool)
     assert a.inputs.shape == (30, 1, 8, 8) and a.inputs.dtype == torch.float32
     assert float(a.inputs.min()) >= 0.0 and float(a.inputs.max()) <= 1.0
     assert a.labels is not None and a.labels.shape == (30,)
@@ -490,7 +498,8 @@ def test_every_combo_builds_and_verifies_a_suspect_at_its_access_level(tiny: Tin
     combos = compatible_combos()
     fps = [make_combo(c, budget=40) for c in combos]
     assert [fp.name for fp in fps] == [c.name for c in combos]
-    keys = generate_shared(fps, victim, data, seed=0)
+    maker = KeyMaker(victim, data, 0)
+    keys = {fp.name: maker.make(fp) for fp in fps}
     derived = tiny.load(join(tiny.source, "finetune(ftal)"))
     for fp in fps:
         key = keys[fp.name]

@@ -9,11 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from modelprint.attacks import ATTACKS, AttackContext, make_step
-from modelprint.bench.pipeline import resolve_preset
 from modelprint.cli import app
 from modelprint.models.base import TorchClassifier
 from modelprint.testing import TinyZoo
 from modelprint.zoo.lineage import is_derived, parse_lineage, parse_step
+from modelprint.zoo.preset_files import resolve_preset
 from modelprint.zoo.presets import PRESETS
 from modelprint.zoo.recipes import choose_recipe
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from modelprint.bench.export import COLUMNS
 from modelprint.cli import app
+from modelprint.results.export import COLUMNS
 from modelprint.testing import TinyZoo
 
 runner = CliRunner()
@@ -72,7 +72,7 @@ def test_version_and_quiet() -> None:
 
 def test_a_presets_results_are_read_by_its_pairs_not_by_the_tag_of_who_scored_them(tmp_path: Path) -> None:
     """A user's preset sharing a victim with quick gets quick's cached rows for the pairs they share."""
-    from modelprint.bench.results import ResultsDB, ScoreRecord
+    from modelprint.results import ResultsDB, ScoreRecord
     from modelprint.zoo.presets import Preset
 
     victim, b, c = "train(cnn-m,mnist5k,0)", "train(lenet,mnist5k,9)", "x"

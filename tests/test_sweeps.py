@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from modelprint.bench.results import AccuracyRecord
 from modelprint.report import ScoreRow, summarise
 from modelprint.report.sweeps import find_sweeps, sweep_sections, task_range_records
 from modelprint.report.threats import threat_costs, threat_matrix
+from modelprint.results import AccuracyRecord
 
 
 def _rows(fp: str, gap: float, threat: str = "") -> list[ScoreRow]:

@@ -13,13 +13,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from modelprint.bench.pipeline import report_rows, resolve_fingerprints
-from modelprint.bench.results import SCHEMA, AccuracyRecord, ResultsDB
+from modelprint.bench.pipeline import resolve_fingerprints
 from modelprint.bench.runner import run_benchmark, threat_accuracy
 from modelprint.cli import app
 from modelprint.models.access import AccessError, Suspect
 from modelprint.models.base import Classifier
-from modelprint.report import render_html
+from modelprint.report import render_html, report_rows
 from modelprint.report.threats import (
     format_threat_costs,
     format_threat_matrix,
@@ -27,6 +26,7 @@ from modelprint.report.threats import (
     threat_matrix,
     threat_sections,
 )
+from modelprint.results import SCHEMA, AccuracyRecord, ResultsDB
 from modelprint.testing import TinyZoo
 from modelprint.threats import (
     THREATS,
@@ -309,7 +309,7 @@ def test_runner_scores_clean_and_threats_skips_what_a_threat_forbids(tiny: TinyZ
                 [0],
                 store=ws.store,
                 results=db,
-                keys_root=ws.keys,
+                keys=ws.keys,
                 ctx=tiny.ctx,
                 threats=threats,
             )

@@ -4,6 +4,8 @@ fine-tune on a fraction of the attacker's set (docs/attacks.md#modification-atta
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 
@@ -31,6 +33,8 @@ class AdvTrain(Modification):
     mode), then loss ½CE(clean) + ½CE(adv); SGD lr 0.01, momentum 0.9, wd 5e-4, cosine [D]. MFUE
     trains 30 epochs per ε [P]; the default is scaled to 3 (each epoch costs ≈ steps + 1 plain epochs).
     Expected: for ε ≤ 8/255 accuracy stays within 0.05 of the source on digits."""
+
+    example: ClassVar[str] = "advtrain(8,epochs=1)"
 
     positional = ("eps",)
 
@@ -95,6 +99,8 @@ class AdvFineTune(Modification):
     fraction ``r`` ∈ (0,1] of the attacker split, then all-layer fine-tuning on clean ∪ adversarial images
     with their true labels. Scaled recipe [D]: 2 epochs at lr 0.01 (FingerBench: 10 epochs, lr 0.005).
     Expected: accuracy within 0.05 of the source on digits."""
+
+    example: ClassVar[str] = "advft(0.5,epochs=1)"
 
     positional = ("r",)
 

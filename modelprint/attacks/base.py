@@ -66,6 +66,9 @@ class Modification(ABC):
     order of positional arguments) and keep paper defaults as keyword defaults."""
 
     positional: ClassVar[tuple[str, ...]] = ()
+    example: ClassVar[str] = ""
+    """A cheap instance of the step on the bundled digits (documentation, and the contract test every
+    registered attack runs: ``tests/test_contracts.py``)."""
     needs_parent: ClassVar[bool] = True
     fresh_student: ClassVar[bool] = False
     """True when the step trains a new model from scratch on the parent's answers (distillation and

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -116,6 +117,8 @@ class DataFree(Modification):
     lr=0.01)``: HL data-free hard-label stealing (Sanyal et al. 2022) in the lite setting of the module
     docstring. Expected on digits with a conv student: accuracy ≥ 0.3 (3× chance; 0.57–0.74 seen); MLP
     students stay near chance. On mnist5k (cnn-m) ≈ 0.85."""
+
+    example: ClassVar[str] = "datafree(rounds=100,gan_steps=200)"
 
     positional = ("arch",)
     fresh_student = True

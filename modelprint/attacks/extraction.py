@@ -10,6 +10,8 @@ of the papers' 100–200 epochs and batch 128–512; no data augmentation."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 
@@ -100,6 +102,8 @@ class Distill(Extraction):
     temperature ``T`` (T = 1 [P]; tempered teacher probabilities are computed from the returned ones, see
     ``tempered``). Expected on digits: student accuracy ≥ 0.6 (in practice close to the victim)."""
 
+    example: ClassVar[str] = "distill(epochs=5)"
+
     label = "distill"
 
     def __init__(
@@ -146,6 +150,8 @@ class Knockoff(Extraction):
     Animal-MNIST. Expected with the defaults: accuracy ≥ 0.4 on digits (0.47–0.57 over seeds: the digits
     victim calls 85% of 8×8 silhouettes a 1 or a 4, so some classes are never seen as top-1) and ≈ 0.87 on
     mnist5k; MLP students learn little from such queries."""
+
+    example: ClassVar[str] = "knockoff(cnn-s,epochs=5)"
 
     label = "knockoff"
 
@@ -195,6 +201,8 @@ class LabelExtract(Extraction):
     victim's hard labels (more queries), with loss CE(clean) + CE(adv) and SGD lr 1e-3. Deviation: 10 PGD
     steps instead of 30 for CPU (10 steps of 1/256 still reach the ε-ball's boundary).
     Expected on digits: accuracy ≥ 0.6."""
+
+    example: ClassVar[str] = "labelextract(mlp,epochs=5)"
 
     label = "labelextract"
     ADV_EPS, ADV_STEP, ADV_LR = 4 / 256, 1 / 256, 1e-3
@@ -280,6 +288,8 @@ class ProbitExtract(Extraction):
     KL(victim_T ‖ student_T); "KL(student_T ‖ teacher_T)" in some descriptions names the arguments in that
     call's order; docs/attacks.md#extraction-attacks). lr 0.1 as in [C] (a LeNet student on 8×8 digits
     diverges at 0.1 and needs lr ≤ 0.05). Expected on digits: accuracy ≥ 0.6."""
+
+    example: ClassVar[str] = "probitextract(epochs=5)"
 
     label = "probitextract"
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from torch import nn
 
 from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification, seeded
@@ -29,6 +31,8 @@ def reinit_head(module: nn.Module, seed: int) -> None:
 class FineTune(Modification):
     """``finetune(mode=ftal, epochs=5, lr=0.01, data=attacker, batch=64)``. FTLL: train the last layer;
     FTAL: train all layers; RTLL / RTAL: re-initialise the last layer first."""
+
+    example: ClassVar[str] = "finetune(ftal,epochs=2)"
 
     positional = ("mode",)
 

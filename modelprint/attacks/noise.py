@@ -3,6 +3,8 @@ docs/attacks.md#modification-attacks)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification
@@ -21,6 +23,8 @@ class Noise(Modification):
     Scaled recipe [D]: ``ft=2`` epochs at lr 0.01, as the zoo's pruning recovery (FingerBench: 10 epochs at
     lr 0.005). ``config["noised_acc"]`` is the attacker-split accuracy right after noising (before the
     recovery). Expected: with v ≥ 3 the recovered model stays within 0.05 of the source on digits."""
+
+    example: ClassVar[str] = "noise(3,ft=1)"
 
     positional = ("v",)
 

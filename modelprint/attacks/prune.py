@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -35,6 +37,8 @@ def magnitude_masks(weights: list[torch.Tensor], rate: float) -> list[torch.Tens
 class Prune(Modification):
     """Zero the fraction ``rate`` of conv+linear weights with the smallest magnitude; ``ft`` > 0 then
     fine-tunes all layers for that many epochs on the attacker's data with the masks held (FingerBench)."""
+
+    example: ClassVar[str] = "prune(0.5)"
 
     positional = ("rate",)
 

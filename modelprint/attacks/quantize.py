@@ -11,6 +11,8 @@ to fp16, inputs and arithmetic stay float32 (8-bit images in [0,1] are exact in 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -46,6 +48,8 @@ class Quantize(Modification):
     Every weight moves by at most half a step; ``config["max_abs_change"]`` records the largest change.
     Expected: 8 bits keep accuracy within 0.01 of the source; 2 bits degrade it (0.39 on digits)."""
 
+    example: ClassVar[str] = "quantize(8)"
+
     positional = ("bits",)
 
     def __init__(self, bits: str | int, *, layers: str = "all") -> None:
@@ -75,6 +79,8 @@ class Half(Modification):
     """``half()``: every floating parameter and buffer (batch-norm statistics included) cast to fp16 and back
     (FBI's half-precision variation [C]); ``config["max_abs_change"]`` records the largest change.
     Expected: accuracy within 0.01 of the source."""
+
+    example: ClassVar[str] = "half()"
 
     def task_name(self) -> str:
         """Half precision is one of QuRD's quantize variants (ModelReuse float16)."""

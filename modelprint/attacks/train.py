@@ -5,6 +5,8 @@ set of a user's own architecture is trained this way."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from modelprint.attacks.base import ATTACKS, AttackContext, Built, Modification, seeded
 from modelprint.attacks.training import fit, schedule, schedule_config, to_float, to_int
 from modelprint.models.base import TorchClassifier
@@ -19,6 +21,8 @@ TRAIN_SPLITS = ("owner", "attacker", "train")
 class Train(Modification):
     """Train ``arch`` from scratch on a split of ``dataset`` (SGD, momentum 0.9, wd 5e-4, cosine;
     scaled in epochs to the bundled data). Recipes: docs/attacks.md#negative-models."""
+
+    example: ClassVar[str] = "train(cnn-s,digits,7,epochs=5)"
 
     positional = ("arch", "dataset", "seed")
     needs_parent = False

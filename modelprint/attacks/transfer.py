@@ -4,6 +4,8 @@ or a related task with a new label space (like CIFAR-100's first 10 classes, her
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 
@@ -65,6 +67,8 @@ class Transfer(Modification):
 
     ``config["task_acc"]`` is the accuracy on the new task's held-out data (the corrupted test split, or
     Animal-MNIST's test split). Recipe [D]: the zoo's fine-tune recipe (5 epochs, lr 0.01, batch 64)."""
+
+    example: ClassVar[str] = "transfer(corrupt,epochs=2)"
 
     positional = ("task",)
 

@@ -4,7 +4,7 @@
 Each victim is taken as the deployed model (a stolen copy served as is); the detectors are fitted on it
 and on the deployer's clean data (the attacker's half: the thief deploys), and the clean samples mixed
 with the queries are test images, which no detector was fitted on. Keys are the benchmark's own
-(:func:`~modelprint.bench.runner.key_dir`), so a key made here or by ``bench run`` serves both."""
+(:class:`~modelprint.keys.KeyStore`), so a key made here or by ``bench run`` serves both."""
 
 from __future__ import annotations
 
@@ -12,15 +12,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from modelprint.attacks import AttackContext
-from modelprint.bench.results import DetectionRecord, ResultsDB
-from modelprint.bench.runner import key_dir
 from modelprint.fingerprints.base import Fingerprint
-from modelprint.pools import build_pool, check_disjoint
+from modelprint.keys import KeyMaker, KeyStore
+from modelprint.pools import check_disjoint
+from modelprint.results import DetectionRecord, ResultsDB
 from modelprint.threats.detection import QueryDetector, detection_rates, fit_cached
-from modelprint.types import Key
 from modelprint.zoo.executors import Executor
 from modelprint.zoo.presets import Preset
 from modelprint.zoo.store import ModelStore
@@ -46,7 +44,7 @@ def run_detection(
     *,
     store: ModelStore,
     results: ResultsDB,
-    keys_root: Path,
+    keys: KeyStore,
     ctx: AttackContext,
     seed_split: str = "test",
     deployer_split: str = "attacker",
@@ -73,22 +71,19 @@ def run_detection(
                 stats.skipped += len(detectors) - len(todo)
                 if not todo:
                     continue
-                kdir = key_dir(keys_root, fp, victim, seed)
-                if (kdir / "key.json").is_file():
-                    key = Key.load(kdir)
-                else:
-                    t0 = time.perf_counter()
-                    pool = None
-                    if fp.pool_spec is not None:
-                        if not allow_overlap:
-                            check_disjoint(
-                                [lin for side in fp.pool_spec.lineages(victim) for lin in side], evaluated
-                            )
-                        pool = build_pool(fp.pool_spec, victim, store, ctx, executor=executor)
-                    data = ctx.split(seed_split)
-                    key = fp.key_for(model, data, fp.sample(model, data, seed=seed, pool=pool), seed=seed)
-                    key.save(kdir)
-                    results.add_key(fp.name, config, seed, victim, key.num_queries, time.perf_counter() - t0)
+
+                def maker(fp: Fingerprint = fp, victim: str = victim, seed: int = seed) -> KeyMaker:
+                    if not allow_overlap and fp.pool_spec is not None:  # checked only when a key is made
+                        check_disjoint(
+                            [lin for side in fp.pool_spec.lineages(victim) for lin in side], evaluated
+                        )
+                    return keys.maker(
+                        victim, seed, models=store, ctx=ctx, seed_split=seed_split, executor=executor
+                    )
+
+                key, seconds = keys.key_for(fp, victim, seed, maker)
+                if seconds is not None:
+                    results.add_key(fp.name, config, seed, victim, key.num_queries, seconds)
                     stats.keys_generated += 1
                 screened = {d.label: fit_cached(d, model, ctx.split(deployer_split)) for d in todo}
                 for rate in detection_rates(screened, {fp.name: key}, clean, seed=seed):

@@ -11,39 +11,17 @@ from tqdm.auto import tqdm
 import modelprint.attacks
 import modelprint.fingerprints  # noqa: F401  (registers the fingerprints)
 from modelprint.attacks import AttackContext
-from modelprint.bench.results import ResultsDB, ScoreRecord
 from modelprint.bench.runner import RunStats, run_benchmark
-from modelprint.data import DATASETS
 from modelprint.fingerprints.base import Fingerprint, parse_fingerprint
-from modelprint.models.io import ModelFileError
-from modelprint.report import ScoreRow
+from modelprint.results import ResultsDB
 from modelprint.threats import Threat
 from modelprint.types import Output
 from modelprint.workspace import Workspace
 from modelprint.zoo.builder import BuildReport, build_zoo, closure
 from modelprint.zoo.executors import Executor, make_executor
-from modelprint.zoo.preset_files import is_preset_file, load_preset_file
-from modelprint.zoo.presets import PRESETS, Preset
-from modelprint.zoo.store import ModelStore
+from modelprint.zoo.presets import Preset
 
 log = logging.getLogger(__name__)
-
-
-def resolve_preset(name: str, dataset: str | None = None, recipe: str | None = None) -> Preset:
-    """The registered preset ``name`` on ``dataset`` (default: the preset's) under ``recipe`` (default:
-    ``paper`` on CIFAR, ``cpu`` elsewhere; see :mod:`modelprint.zoo.recipes`), or the preset of a TOML
-    file (:mod:`modelprint.zoo.preset_files`)."""
-    if is_preset_file(name):
-        if dataset or recipe:
-            raise ValueError(f"{name}: a preset file states its dataset and recipe (no --dataset/--recipe)")
-        return load_preset_file(name)
-    factory = PRESETS.get(name)
-    if dataset:
-        DATASETS.get(dataset)  # an unknown name is one line listing the known ones, before anything runs
-    kwargs: dict[str, str] = {"dataset": dataset} if dataset else {}
-    if recipe is not None:
-        kwargs["recipe"] = recipe
-    return factory(**kwargs)
 
 
 def resolve_fingerprints(specs: Sequence[str], *, budget: int | None = None) -> list[Fingerprint]:
@@ -113,7 +91,7 @@ def run_preset(
             seeds,
             store=ws.store,
             results=db,
-            keys_root=ws.keys,
+            keys=ws.keys,
             ctx=ctx,
             access=access,
             budgets=budgets,
@@ -122,34 +100,3 @@ def run_preset(
             threats=threats,
         )
     return PresetRun(build, stats)
-
-
-def _accuracy(store: ModelStore, lineage: str, cache: dict[str, float | None]) -> float | None:
-    if lineage not in cache:
-        try:
-            cache[lineage] = store.card(lineage).accuracy
-        except ModelFileError:
-            cache[lineage] = None
-    return cache[lineage]
-
-
-def report_rows(records: Sequence[ScoreRecord], store: ModelStore) -> list[ScoreRow]:
-    """Stored scores joined with each suspect's accuracy from its card (the clean one, also for rows scored
-    behind a threat)."""
-    acc: dict[str, float | None] = {}
-    return [
-        ScoreRow(
-            r.fingerprint,
-            r.seed,
-            r.victim,
-            r.suspect,
-            r.positive,
-            r.task,
-            r.score,
-            r.queries,
-            r.seconds,
-            _accuracy(store, r.suspect, acc),
-            r.threat,
-        )
-        for r in records
-    ]

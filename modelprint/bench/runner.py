@@ -17,13 +17,11 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 import torch
 
 from modelprint.attacks import AttackContext
-from modelprint.bench.results import AccuracyRecord, ResultsDB
 from modelprint.bench.tasks import (
     GridContext,
     KeyResult,
@@ -31,7 +29,6 @@ from modelprint.bench.tasks import (
     ModelCache,
     ScoreCell,
     ScoreResult,
-    key_dir,
     key_groups,
     run_key_task,
     run_score_task,
@@ -40,9 +37,11 @@ from modelprint.bench.tasks import (
 )
 from modelprint.data import Dataset
 from modelprint.fingerprints.base import Fingerprint
+from modelprint.keys import KeyStore
 from modelprint.models.access import to_labels
 from modelprint.models.base import Classifier, TorchClassifier
 from modelprint.pools import build_pool, check_disjoint
+from modelprint.results import AccuracyRecord, ResultsDB
 from modelprint.threats import Threat, derive_seed
 from modelprint.types import Output
 from modelprint.zoo.executors import BUILD_THREADS, Executor, InlineExecutor
@@ -56,7 +55,6 @@ __all__ = [
     "QURD_BUDGETS",
     "RunStats",
     "accuracy_subset",
-    "key_dir",
     "run_benchmark",
     "serves",
     "threat_accuracy",
@@ -147,7 +145,7 @@ def run_benchmark(
     *,
     store: ModelStore,
     results: ResultsDB,
-    keys_root: Path,
+    keys: KeyStore,
     ctx: AttackContext,
     access: Output | None = None,
     budgets: Sequence[int] | None = None,
@@ -167,7 +165,7 @@ def run_benchmark(
     The grid runs as tasks on ``executor`` (default: in this process; :mod:`modelprint.bench.tasks`): first
     the missing keys (one task per victim, seed and group of schemes sharing a pool or a sampler), then the
     missing rows (``chunk`` suspects per task; default: about eight tasks), each with ``threads`` torch
-    threads, so rows are bit-identical on every executor. Keys are cached in ``keys_root`` and rows are
+    threads, so rows are bit-identical on every executor. Keys are cached in ``keys`` and rows are
     written here as each task returns, so a killed run resumes without recomputing either.
 
     With ``threats`` every (scheme, seed) is scored clean and again behind each threat (stored under the
@@ -185,7 +183,7 @@ def run_benchmark(
     stats = RunStats()
     start = time.perf_counter()
     executor = executor or InlineExecutor()
-    context = GridContext.of(store, keys_root, ctx, seed_split=seed_split, threads=threads)
+    context = GridContext.of(store, keys.root, ctx, seed_split=seed_split, threads=threads)
     pairs = preset.pairs()
     conditions = _threat_specs(threats)
     evaluated = [*preset.victims, *preset.suspects]
@@ -236,7 +234,7 @@ def run_benchmark(
                         unsupported(label, tspec, level, len(todo))
                     tick(len(todo) * len(conditions))
                     continue
-                if not (key_dir(keys_root, fp, victim, seed) / "key.json").is_file():
+                if not keys.has(fp, victim, seed):
                     needs_key.setdefault((seed, victim), {}).setdefault(config, (label, fp))
                 for tspec, threat in conditions:
                     for pair in todo:

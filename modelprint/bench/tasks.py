@@ -9,7 +9,6 @@ already stored, recomputing neither."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,22 +16,15 @@ from pathlib import Path
 
 from modelprint.attacks import AttackContext
 from modelprint.bench.answers import SharedAnswers
-from modelprint.bench.results import ScoreRecord
 from modelprint.fingerprints.base import Fingerprint
+from modelprint.keys import KeyMaker, KeyStore
 from modelprint.models.access import AccessError, Suspect
 from modelprint.models.base import Classifier, TorchClassifier
-from modelprint.pools import Pool, build_pool
+from modelprint.results import ScoreRecord
 from modelprint.threats import Threat, derive_seed
-from modelprint.types import Key, Output, Pair, Queries, gives_at_least
+from modelprint.types import Key, Output, Pair, gives_at_least
 from modelprint.zoo.executors import BUILD_THREADS, reproducible_build
-from modelprint.zoo.lineage import model_id
 from modelprint.zoo.store import ModelStore
-
-
-def key_dir(root: Path, fp: Fingerprint, victim: str, seed: int) -> Path:
-    """Where the key of (fingerprint config, victim, seed) is cached."""
-    digest = hashlib.sha256(repr(fp).encode()).hexdigest()[:10]
-    return root / fp.name / model_id(victim) / f"seed{seed}-{digest}"
 
 
 def serves(threat: Threat | None, model_output: Output, level: Output) -> bool:
@@ -71,6 +63,10 @@ class GridContext:
     @property
     def store(self) -> ModelStore:
         return ModelStore(Path(self.store_root))
+
+    @property
+    def keys(self) -> KeyStore:
+        return KeyStore(Path(self.keys_root))
 
 
 class ModelCache:
@@ -129,32 +125,25 @@ class KeyResult:
 
 def run_key_task(task: KeyTask) -> list[KeyResult]:
     """Make (and save) every missing key of ``task``; keys already on disk are left as they are."""
-    ctx = task.context.attack_context()
-    store = task.context.store
+    keys = task.context.keys
     out: list[KeyResult] = []
     with reproducible_build(task.context.threads):
-        seed_data = ctx.split(task.context.seed_split)
-        victim = store.load(task.victim)
-        pools: dict[str, Pool] = {}
-        sampled: dict[tuple[str, int], Queries] = {}
+        maker: KeyMaker | None = None
+
+        def lazy() -> KeyMaker:
+            nonlocal maker
+            if maker is None:
+                context = task.context
+                maker = keys.maker(
+                    task.victim, task.seed, models=context.store, ctx=context.attack_context(),
+                    seed_split=context.seed_split,
+                )  # fmt: skip
+            return maker
+
         for label, fp in task.schemes:
-            kdir = key_dir(Path(task.context.keys_root), fp, task.victim, task.seed)
-            if (kdir / "key.json").is_file():
-                continue
-            t0 = time.perf_counter()
-            token = (repr(fp.sampler), fp.budget)
-            if token not in sampled:
-                pool = None
-                if fp.pool_spec is not None:
-                    spec = repr(fp.pool_spec)
-                    if spec not in pools:
-                        pools[spec] = build_pool(fp.pool_spec, task.victim, store, ctx)
-                    pool = pools[spec]
-                sampled[token] = fp.sample(victim, seed_data, seed=task.seed, pool=pool)
-            key = fp.key_for(victim, seed_data, sampled[token], seed=task.seed)
-            key.save(kdir)
-            seconds = time.perf_counter() - t0
-            out.append(KeyResult(label, repr(fp), task.seed, task.victim, key.num_queries, seconds))
+            key, seconds = keys.key_for(fp, task.victim, task.seed, lazy)
+            if seconds is not None:
+                out.append(KeyResult(label, repr(fp), task.seed, task.victim, key.num_queries, seconds))
     return out
 
 
@@ -217,11 +206,11 @@ def run_score_task(task: ScoreTask) -> ScoreResult:
     result = ScoreResult()
     models = ModelCache(task.context.store)
     keys: dict[Path, Key] = {}
-    root = Path(task.context.keys_root)
+    store = task.context.keys
     with reproducible_build(task.context.threads):
         for cell in task.cells:
             fp, pair = cell.fingerprint, cell.pair
-            kdir = key_dir(root, fp, pair.victim, cell.seed)
+            kdir = store.path(fp, pair.victim, cell.seed)
             if kdir not in keys:
                 keys[kdir] = Key.load(kdir)
             model: Classifier = models.answers(pair.suspect)
@@ -266,7 +255,6 @@ __all__ = [
     "ScoreCell",
     "ScoreResult",
     "ScoreTask",
-    "key_dir",
     "key_groups",
     "run_key_task",
     "run_score_task",

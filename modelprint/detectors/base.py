@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Self
+from typing import ClassVar, Self
 
 import torch
 
+from modelprint.registry import Registry
+from modelprint.representations.kinds import RepKind
+from modelprint.types import SettingsRepr
 
-class Detector(ABC):
+
+class Detector(SettingsRepr, ABC):
     """Scores a suspect's representation against the victim's reference."""
+
+    accepts: ClassVar[frozenset[RepKind]] = frozenset()
+    """The representation kinds it compares (none declared: it takes part in no combination)."""
+    perfect: ClassVar[float | None] = None
+    """The score of an exact copy, when the detector has a fixed one."""
 
     def fit(self, reference: torch.Tensor, independent: Sequence[torch.Tensor] = ()) -> Self:
         """Optional calibration on representations of known-independent models; default: nothing to fit."""
@@ -24,6 +33,6 @@ class Detector(ABC):
     @abstractmethod
     def score(self, reference: torch.Tensor, suspect: torch.Tensor) -> float: ...
 
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(self).items()))
-        return f"{type(self).__name__}({fields})"
+
+DETECTORS: Registry[Detector] = Registry("detector", group="modelprint.detectors")
+"""Detectors that QuRD combinations are made of (:mod:`modelprint.fingerprints.combos`)."""

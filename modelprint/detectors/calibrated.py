@@ -39,11 +39,11 @@ class CalibratedThreshold(Detector):
 
     @property
     def accepts(self) -> frozenset[RepKind]:
-        return getattr(self.detector, "accepts", frozenset())  # type: ignore[no-any-return]
+        return self.detector.accepts
 
     @property
     def perfect(self) -> float | None:
-        return getattr(self.detector, "perfect", None)  # type: ignore[no-any-return]
+        return self.detector.perfect
 
     def fit(self, reference: torch.Tensor, independent: Sequence[torch.Tensor] = ()) -> Self:
         if len(independent) == 0:

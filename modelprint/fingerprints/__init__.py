@@ -20,7 +20,7 @@ from modelprint.fingerprints import (
     zest,
 )
 from modelprint.fingerprints.base import FINGERPRINTS, Fingerprint, parse_fingerprint
-from modelprint.fingerprints.combos import Combo, compatible_combos, generate_shared, make_combo
+from modelprint.fingerprints.combos import Combo, compatible_combos, make_combo
 
 __all__ = [
     "FINGERPRINTS",
@@ -33,7 +33,6 @@ __all__ = [
     "combos",
     "compatible_combos",
     "fbi",
-    "generate_shared",
     "ipguard",
     "make_combo",
     "metafinger",

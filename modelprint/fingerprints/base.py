@@ -12,11 +12,18 @@ from modelprint.detectors.base import Detector
 from modelprint.models.base import Classifier, TorchClassifier
 from modelprint.models.signature import architecture_signature
 from modelprint.pools import Pool, PoolSpec
-from modelprint.queries.base import PoolSampler, QuerySampler
+from modelprint.queries.base import QuerySampler
 from modelprint.registry import Registry, UnknownNameError
 from modelprint.representations.base import Representation
 from modelprint.specs import SpecError, canonical, parameters, parse_kwargs, split_spec
 from modelprint.types import JSONValue, Key, Output, Queries
+
+
+def refuse_nan_victim(victim: TorchClassifier, data: Dataset) -> None:
+    """Raise when the victim's outputs on the first seed images are NaN (a broken model makes no key)."""
+    probe = data.images[:8]
+    if len(probe) and bool(torch.isnan(victim(probe)).any()):
+        raise ValueError(f"{victim!r} gives NaN outputs on {data.name}: no key is made from it")
 
 
 @dataclass(frozen=True)
@@ -37,22 +44,19 @@ class Fingerprint:
     @property
     def pool_spec(self) -> PoolSpec | None:
         """The owner-side pool the sampler learns from (CAE, MetaFinger, MetaV, ...), or None."""
-        return self.sampler.pool_spec if isinstance(self.sampler, PoolSampler) else None
+        return self.sampler.pool_spec
 
     def sample(
         self, victim: TorchClassifier, data: Dataset, *, seed: int = 0, pool: Pool | None = None
     ) -> Queries:
-        """The sampler run on the seed set ``data`` with a generator seeded by ``seed`` (and, for a
-        pool-based sampler, the built ``pool`` of its :attr:`pool_spec`)."""
+        """The sampler run on the seed set ``data`` with a generator seeded by ``seed`` (and the built
+        ``pool`` of its :attr:`pool_spec`, when it declares one)."""
         if data.input_shape != victim.input_shape:
             raise ValueError(f"seed data is {data.input_shape}; the victim expects {victim.input_shape}")
         generator = torch.Generator().manual_seed(seed)
-        if isinstance(self.sampler, PoolSampler):
-            if pool is None:
-                raise ValueError(f"{self.name} learns from a model pool: build one (PoolSpec) and pass pool=")
-            queries = self.sampler.sample_with_pool(victim, data, self.budget, pool, generator=generator)
-        else:
-            queries = self.sampler.sample(victim, data, self.budget, generator=generator)
+        if self.pool_spec is not None and pool is None:
+            raise ValueError(f"{self.name} learns from a model pool: build one (PoolSpec) and pass pool=")
+        queries = self.sampler.sample(victim, data, self.budget, generator=generator, pool=pool)
         if len(queries) == 0:
             raise ValueError(f"{self.name}: the sampler found no queries in {data.name}")
         return queries
@@ -74,9 +78,7 @@ class Fingerprint:
     ) -> Key:
         """Sample the queries from the seed set ``data`` and record the victim's reference representation.
         A victim whose outputs on the seed data are NaN is refused before anything is sampled."""
-        probe = data.images[:8]
-        if len(probe) and bool(torch.isnan(victim(probe)).any()):
-            raise ValueError(f"{victim!r} gives NaN outputs on {data.name}: no key is made from it")
+        refuse_nan_victim(victim, data)
         return self.key_for(victim, data, self.sample(victim, data, seed=seed, pool=pool), seed=seed)
 
     def verify(self, key: Key, suspect: Classifier) -> float:

@@ -7,7 +7,8 @@ Compatibility is read off the parts, never listed by hand:
 - the representation's ``kind`` (labels / ranking / vector / matrix) must be in the detector's ``accepts``;
 - with ``access`` given, the suspect's level must reach the representation's ``needs``.
 
-The component tables below only name the parts and their combo-mode settings. Left out on purpose:
+The parts come from the sampler, seed-set, representation and detector registries (plugins add to them);
+the tables below register the built-in parts with their combo-mode settings. Left out on purpose:
 :class:`Hamming` (ranks exactly like ``match``), :class:`SubsetCosine` (≈ ``cosine``), and the fitted
 detectors :class:`CalibratedThreshold` / :class:`LearnedDetector`, which need pools of models and wrap any
 combo's detector afterwards. ``fast=True`` (the default) caps the expensive samplers (boundary 200 Adam
@@ -17,50 +18,45 @@ combos over a 35-model zoo fit in one benchmark run on two CPU cores."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from modelprint.data import Dataset
-from modelprint.detectors.base import Detector
+from modelprint.detectors.base import DETECTORS, Detector
 from modelprint.detectors.distances import Cosine, NegativeL1, NegativeL2
 from modelprint.detectors.information import MutualInformation
 from modelprint.detectors.matching import MatchRate
 from modelprint.fingerprints.base import Fingerprint
 from modelprint.models.access import AccessError, require
-from modelprint.models.base import TorchClassifier
 from modelprint.queries.adversarial import AdversarialQueries, DeepFoolQueries, ModelDiffQueries, UAPQueries
-from modelprint.queries.base import QuerySampler
+from modelprint.queries.base import SAMPLERS, QuerySampler
 from modelprint.queries.boundary import BoundaryQueries
 from modelprint.queries.lime import LimeQueries
 from modelprint.queries.sampling import UniformQueries
-from modelprint.queries.seeds import NegativeSeeds, NoiseSeeds, Seeded, SeedSet, SplitSeeds, structure_of
-from modelprint.representations.base import Representation
+from modelprint.queries.seeds import SEED_SETS, Seeded, structure_of
+from modelprint.representations.base import REPRESENTATIONS, Representation
 from modelprint.representations.lime import LimeWeights
 from modelprint.representations.listwise import CorrelationMatrix
 from modelprint.representations.outputs import HardLabels
 from modelprint.representations.pairwise import DecisionDistanceVector, HardDecisionVector, PairedOutputs
 from modelprint.representations.scores import Logits, Probabilities, TopK, TrueLabelRank
-from modelprint.types import Key, Output, Queries
+from modelprint.types import Output
 
 T = TypeVar("T")
 
-SAMPLERS: dict[str, Callable[[bool], QuerySampler]] = {
-    "uniform": lambda fast: UniformQueries(),
-    "pgd": lambda fast: AdversarialQueries(method="pgd", eps=8 / 255, steps=10),
-    "fgsm": lambda fast: AdversarialQueries(method="fgsm", eps=8 / 255),
-    "boundary": lambda fast: BoundaryQueries(max_iter=200, max_rounds=2) if fast else BoundaryQueries(),
-    "deepfool": lambda fast: DeepFoolQueries(max_iter=20 if fast else 50),
-    "lime": lambda fast: LimeQueries(subsample=20 if fast else 100),
-    "uap": lambda fast: UAPQueries(max_passes=2, fit_points=50) if fast else UAPQueries(),
-    "modeldiff": lambda fast: ModelDiffQueries(),
+_COMBO_SAMPLERS: dict[str, Callable[..., QuerySampler]] = {
+    "uniform": lambda *, fast=True: UniformQueries(),
+    "pgd": lambda *, fast=True: AdversarialQueries(method="pgd", eps=8 / 255, steps=10),
+    "fgsm": lambda *, fast=True: AdversarialQueries(method="fgsm", eps=8 / 255),
+    "boundary": lambda *, fast=True: (
+        BoundaryQueries(max_iter=200, max_rounds=2) if fast else BoundaryQueries()
+    ),
+    "deepfool": lambda *, fast=True: DeepFoolQueries(max_iter=20 if fast else 50),
+    "lime": lambda *, fast=True: LimeQueries(subsample=20 if fast else 100),
+    "uap": lambda *, fast=True: UAPQueries(max_passes=2, fit_points=50) if fast else UAPQueries(),
+    "modeldiff": lambda *, fast=True: ModelDiffQueries(),
 }
-SEEDS: dict[str, Callable[[], SeedSet]] = {
-    "split": SplitSeeds,
-    "negatives": NegativeSeeds,
-    "noise": NoiseSeeds,
-}
-REPRESENTATIONS: dict[str, Callable[[], Representation]] = {
+_COMBO_REPRESENTATIONS: dict[str, Callable[[], Representation]] = {
     "labels": HardLabels,
     "topk": lambda: TopK(3),
     "rank": lambda: TrueLabelRank(3),
@@ -73,13 +69,19 @@ REPRESENTATIONS: dict[str, Callable[[], Representation]] = {
     "pairdiff": PairedOutputs,
     "lime": LimeWeights,
 }
-DETECTORS: dict[str, Callable[[], Detector]] = {
+_COMBO_DETECTORS: dict[str, Callable[[], Detector]] = {
     "match": MatchRate,
     "mi": MutualInformation,
     "cosine": Cosine,
     "l1": NegativeL1,
     "l2": NegativeL2,
 }
+for _name, _sampler in _COMBO_SAMPLERS.items():
+    SAMPLERS.register(_name, doc=f"combination sampler {_name}")(_sampler)
+for _name, _rep in _COMBO_REPRESENTATIONS.items():
+    REPRESENTATIONS.register(_name, doc=f"combination representation {_name}")(_rep)
+for _name, _det in _COMBO_DETECTORS.items():
+    DETECTORS.register(_name, doc=f"combination detector {_name}")(_det)
 
 
 class IncompatibleCombo(ValueError):
@@ -101,7 +103,7 @@ class Combo:
 
     @property
     def needs(self) -> Output:
-        return _lookup(REPRESENTATIONS, self.representation, "representation")().needs
+        return REPRESENTATIONS.make(self.representation).needs
 
     @classmethod
     def parse(cls, name: str) -> Combo:
@@ -114,23 +116,18 @@ class Combo:
         return self.name
 
 
-def _lookup(table: dict[str, T], name: str, what: str) -> T:
-    if name not in table:
-        raise KeyError(f"unknown {what} {name!r}; known: {', '.join(sorted(table))}")
-    return table[name]
-
-
 def incompatibility(
     sampler: QuerySampler, representation: Representation, detector: Detector, access: Output | None = None
 ) -> str | None:
     """Why the parts do not fit, or ``None`` when they do (read from their typed metadata)."""
     structure = structure_of(sampler)
-    accepts = getattr(representation, "accepts", frozenset())
-    if structure not in accepts:
-        return f"{representation!r} reads {sorted(accepts)} queries, {sampler!r} makes {structure!r} ones"
-    kind = getattr(representation, "kind", None)
-    if kind not in getattr(detector, "accepts", frozenset()):
-        return f"{detector!r} does not compare {kind!r} representations"
+    if structure not in representation.accepts:
+        return (
+            f"{representation!r} reads {sorted(representation.accepts)} queries, {sampler!r} makes "
+            f"{structure!r} ones"
+        )
+    if representation.kind not in detector.accepts:
+        return f"{detector!r} does not compare {representation.kind!r} representations"
     if access is not None:
         try:
             require(access, representation.needs, who=repr(representation))
@@ -149,15 +146,15 @@ def compatible_combos(
 ) -> list[Combo]:
     """Every compatible combination of the named parts (all by default), sorted by name; with ``access``,
     only those a suspect at that level can be verified with."""
-    q_names = list(samplers) if samplers is not None else list(SAMPLERS)
-    s_names = list(seeds) if seeds is not None else list(SEEDS)
-    r_names = list(representations) if representations is not None else list(REPRESENTATIONS)
-    d_names = list(detectors) if detectors is not None else list(DETECTORS)
-    qs = {n: _lookup(SAMPLERS, n, "sampler")(True) for n in q_names}
-    rs = {n: _lookup(REPRESENTATIONS, n, "representation")() for n in r_names}
-    ds = {n: _lookup(DETECTORS, n, "detector")() for n in d_names}
+    q_names = list(samplers) if samplers is not None else SAMPLERS.names()
+    s_names = list(seeds) if seeds is not None else SEED_SETS.names()
+    r_names = list(representations) if representations is not None else REPRESENTATIONS.names()
+    d_names = list(detectors) if detectors is not None else DETECTORS.names()
+    qs = {n: SAMPLERS.make(n, fast=True) for n in q_names}
+    rs = {n: REPRESENTATIONS.make(n) for n in r_names}
+    ds = {n: DETECTORS.make(n) for n in d_names}
     for n in s_names:
-        _lookup(SEEDS, n, "seed set")
+        SEED_SETS.get(n)
     out = [
         Combo(q, s, r, d)
         for q, s, r, d in itertools.product(q_names, s_names, r_names, d_names)
@@ -176,29 +173,13 @@ def make_combo(
     """Build the :class:`Fingerprint` of a combo (or its name); raises :class:`IncompatibleCombo` when the
     types do not fit and :class:`~modelprint.models.access.AccessError` when ``access`` is too low."""
     c = Combo.parse(combo) if isinstance(combo, str) else combo
-    sampler = _lookup(SAMPLERS, c.sampler, "sampler")(fast)
-    seeds = _lookup(SEEDS, c.seeds, "seed set")()
-    representation = _lookup(REPRESENTATIONS, c.representation, "representation")()
-    detector = _lookup(DETECTORS, c.detector, "detector")()
+    sampler = SAMPLERS.make(c.sampler, fast=fast)
+    seeds = SEED_SETS.make(c.seeds)
+    representation = REPRESENTATIONS.make(c.representation)
+    detector = DETECTORS.make(c.detector)
     reason = incompatibility(sampler, representation, detector)
     if reason is not None:
         raise IncompatibleCombo(f"{c.name}: {reason}")
     if access is not None:
         require(access, representation.needs, who=c.name)
     return Fingerprint(c.name, Seeded(sampler, seeds), representation, detector, budget)
-
-
-def generate_shared(
-    fingerprints: Sequence[Fingerprint], victim: TorchClassifier, data: Dataset, *, seed: int = 0
-) -> dict[str, Key]:
-    """Keys for many fingerprints, sampling once per distinct (sampler, budget): the same keys as
-    ``fp.generate(victim, data, seed=seed)`` for each, since sampling is the expensive part and combos
-    that differ only in R/D ask the same queries."""
-    cache: dict[tuple[str, int], Queries] = {}
-    keys: dict[str, Key] = {}
-    for fp in fingerprints:
-        token = (repr(fp.sampler), fp.budget)
-        if token not in cache:
-            cache[token] = fp.sample(victim, data, seed=seed)
-        keys[fp.name] = fp.key_for(victim, data, cache[token], seed=seed)
-    return keys

@@ -81,8 +81,14 @@ class Pool:
     gan: ConditionalGan | None = None
 
     def __post_init__(self) -> None:
+        if not self.positives and not self.negatives:
+            raise ValueError("a pool needs at least one model")
+
+    def require_both(self, who: str) -> Pool:
+        """This pool, or a clear error when ``who`` (which tells the two sides apart) lacks one."""
         if not self.positives or not self.negatives:
-            raise ValueError("a pool needs at least one positive and one negative model")
+            raise ValueError(f"{who} needs a pool with at least one positive and one negative model")
+        return self
 
     def __repr__(self) -> str:  # a notebook shows the pool's make-up, not its models' weights
         gan = ", with a GAN" if self.gan is not None else ""

@@ -18,6 +18,7 @@ from modelprint.ops.deepfool import deepfool
 from modelprint.ops.scaling import scaled_linf
 from modelprint.ops.threads import intra_op_threads
 from modelprint.ops.uap import universal_perturbation
+from modelprint.pools import Pool
 from modelprint.queries.base import QuerySampler
 from modelprint.queries.common import QueryStructure, draw_indices, pair_index
 from modelprint.types import Queries
@@ -91,7 +92,13 @@ class AdversarialQueries(_PerturbedSeeds):
         return self.step_size
 
     def sample(
-        self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
         idx, x, labels = self.draw_seeds(data, budget, generator)
         eps = self.radius(victim, data)
@@ -170,7 +177,13 @@ class DeepFoolQueries(_PerturbedSeeds):
         self.pairs = pairs
 
     def sample(
-        self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
         idx, x, labels = self.draw_seeds(data, budget, generator)
         result = deepfool(victim, x, overshoot=self.overshoot, max_iter=self.max_iter)
@@ -241,7 +254,13 @@ class UAPQueries(QuerySampler):
         self.stop_tol, self.stop_window = stop_tol, stop_window
 
     def sample(
-        self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
         fit = draw_indices(len(data), min(self.fit_points, len(data)), generator=generator)
         result = universal_perturbation(

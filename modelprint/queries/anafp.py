@@ -384,7 +384,7 @@ class AnaFPQueries(PoolSampler):
         context: tuple[object, ...] | None = None,
     ) -> Analysis:
         """Steps 1–3 on one batch of seeds ``x`` (their positions ``index``): fingerprints and bounds of the
-        seeds DeepFool could move. ``context`` names the victim and both pools (as :meth:`sample_with_pool`
+        seeds DeepFool could move. ``context`` names the victim and both pools (as :meth:`sample`
         does); with it, the analytic result is recalled when the same batch was analysed before with the
         same settings (:data:`_ANALYTIC`), so each fixed λ of the ablation costs one forward pass per seed
         and pool member."""
@@ -413,9 +413,16 @@ class AnaFPQueries(PoolSampler):
         return Analysis(geo.index, inputs, geo.target, geo.r.flatten(1).norm(dim=1), geo.upper, choice)
 
     @intra_op_threads()
-    def sample_with_pool(
-        self, victim: TorchClassifier, data: Dataset, budget: int, pool: Pool, *, generator: torch.Generator
+    def sample(
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
+        pool = self.require_pool(pool)
         correct = (victim.predict(data.images) == data.labels).nonzero().flatten()
         if len(correct) == 0:
             raise ValueError(f"AnaFP: the victim classifies no seed of {data.name} correctly")

@@ -10,37 +10,56 @@ import torch
 from modelprint.data import Dataset
 from modelprint.models.base import TorchClassifier
 from modelprint.pools import Pool, PoolSpec
-from modelprint.types import Queries
+from modelprint.queries.common import QueryStructure
+from modelprint.registry import Registry
+from modelprint.types import Queries, SettingsRepr
 
 
-class QuerySampler(ABC):
-    """Chooses ``budget`` queries from a seed set ``data`` for a white-box ``victim``."""
+class QuerySampler(SettingsRepr, ABC):
+    """Chooses ``budget`` queries from a seed set ``data`` for a white-box ``victim``. A sampler that learns
+    from owner-side models declares them as :attr:`pool_spec`; whoever runs it builds that pool (zoo
+    lineages, :func:`~modelprint.pools.build_pool`) and passes it as ``pool``."""
+
+    structure: QueryStructure
+    """What the queries are (points, pairs, LIME groups): which representations can read them."""
+
+    pool_spec: PoolSpec | None = None
+    """The owner-side pool the sampler learns from, or None: it needs no models besides the victim."""
 
     @abstractmethod
     def sample(
-        self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
-        """Return exactly ``budget`` queries (N,C,H,W) in [0,1] (fewer only if the seed set is smaller)."""
+        """Return exactly ``budget`` queries (N,C,H,W) in [0,1] (fewer only if the seed set is smaller);
+        ``pool`` is the built :attr:`pool_spec` (ignored by samplers that declare none)."""
 
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(self).items()))
-        return f"{type(self).__name__}({fields})"
+    def require_pool(self, pool: Pool | None) -> Pool:
+        """``pool``, or a clear error naming the sampler when its declared pool was not passed."""
+        if pool is None:
+            raise ValueError(
+                f"{type(self).__name__} learns from an owner-side model pool: build its pool_spec "
+                "(modelprint.pools.build_pool) and pass pool="
+            )
+        return pool
 
 
 class PoolSampler(QuerySampler):
-    """A sampler that learns its queries against an owner-side model pool (docs/cae.md, docs/metafinger.md,
-    docs/metav.md, ...): the runner builds :attr:`pool_spec` for the victim and calls
-    :meth:`sample_with_pool`."""
+    """A sampler whose queries are learned against an owner-side model pool (docs/cae.md, docs/metafinger.md,
+    docs/metav.md, ...), telling derived models from independent ones: its :attr:`pool_spec` is always set
+    and its pool must hold both."""
 
     pool_spec: PoolSpec
 
-    def sample(
-        self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
-    ) -> Queries:
-        raise ValueError(f"{type(self).__name__} needs a model pool: call sample_with_pool")
+    def require_pool(self, pool: Pool | None) -> Pool:
+        return super().require_pool(pool).require_both(type(self).__name__)
 
-    @abstractmethod
-    def sample_with_pool(
-        self, victim: TorchClassifier, data: Dataset, budget: int, pool: Pool, *, generator: torch.Generator
-    ) -> Queries:
-        """Return ``budget`` queries learned against ``pool`` (positives derived from ``victim``)."""
+
+SAMPLERS: Registry[QuerySampler] = Registry("sampler", group="modelprint.samplers")
+"""Samplers that QuRD combinations are made of (:mod:`modelprint.fingerprints.combos`): factories taking
+``fast`` (capped settings for combination sweeps) and returning a sampler."""

@@ -13,6 +13,7 @@ from modelprint.data import Dataset
 from modelprint.models.base import TorchClassifier
 from modelprint.ops.boundary import boundary_search
 from modelprint.ops.convergence import StopRule
+from modelprint.pools import Pool
 from modelprint.queries.base import QuerySampler
 from modelprint.queries.common import QueryStructure, draw_indices
 from modelprint.types import Queries
@@ -81,7 +82,13 @@ class BoundaryQueries(QuerySampler):
         return data.images[idx].clone(), data.labels[idx].clone(), idx
 
     def sample(
-        self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
         if victim.num_classes < 3:
             raise ValueError("IPGuard needs at least three classes")

@@ -213,9 +213,16 @@ class ConferrableQueries(PoolSampler):
         hits = (ensemble.labels(x) == target.view(1, -1)).float()  # (P, N)
         return hits[:n_surrogates].mean(0) * (1.0 - hits[n_surrogates:].mean(0))
 
-    def sample_with_pool(
-        self, victim: TorchClassifier, data: Dataset, budget: int, pool: Pool, *, generator: torch.Generator
+    def sample(
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
+        pool = self.require_pool(pool)
         eps = self.radius(data)
         correct = (victim.predict(data.images) == data.labels).nonzero().flatten()
         if len(correct) == 0:

@@ -9,6 +9,7 @@ import torch
 from modelprint.data import Dataset
 from modelprint.models.base import TorchClassifier
 from modelprint.ops.lime import apply_masks, grid_segments, lime_masks
+from modelprint.pools import Pool
 from modelprint.queries.base import QuerySampler
 from modelprint.queries.common import QueryStructure, draw_indices
 from modelprint.types import Queries
@@ -36,7 +37,13 @@ class LimeQueries(QuerySampler):
         self.fill = fill
 
     def sample(
-        self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
         n_seeds = max(1, budget // self.subsample)
         sizes = [budget // n_seeds + (1 if i < budget % n_seeds else 0) for i in range(n_seeds)]

@@ -310,9 +310,16 @@ class MetaFingerQueries(PoolSampler):
                 break
         return best, best_labels, epochs_run
 
-    def sample_with_pool(
-        self, victim: TorchClassifier, data: Dataset, budget: int, pool: Pool, *, generator: torch.Generator
+    def sample(
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
+        pool = self.require_pool(pool)
         correct = (victim.predict(data.images) == data.labels).nonzero().flatten()
         if len(correct) == 0:
             raise ValueError(f"MetaFinger: the victim classifies no seed of {data.name} correctly")

@@ -98,9 +98,16 @@ class MetaVQueries(PoolSampler):
         self.pool_spec = pool_spec
         self.stop_tol, self.stop_window, self.stop_block = stop_tol, stop_window, stop_block
 
-    def sample_with_pool(
-        self, victim: TorchClassifier, data: Dataset, budget: int, pool: Pool, *, generator: torch.Generator
+    def sample(
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
+        pool = self.require_pool(pool)
         c, h, w = victim.input_shape
         x = (0.5 + self.noise * (2 * torch.rand(budget, c, h, w, generator=generator) - 1)).clamp(0, 1)
         x.requires_grad_(True)

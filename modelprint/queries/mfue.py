@@ -153,6 +153,8 @@ class UnlearnableTriggers(PoolSampler):
 
     structure: QueryStructure = "points"
 
+    _unprinted = ("stop",)  # the stop rule is printed as stop_tol and stop_window
+
     def __init__(
         self,
         *,
@@ -176,10 +178,6 @@ class UnlearnableTriggers(PoolSampler):
         self.pool_spec = pool_spec
         self.stop = StopRule(stop_tol, stop_window)  # validates both
         self.stop_tol, self.stop_window = stop_tol, stop_window
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(self).items()) if k != "stop")
-        return f"{type(self).__name__}({fields})"
 
     def triggers(
         self, victim: TorchClassifier, data: Dataset, n: int, pool: Pool, *, generator: torch.Generator
@@ -220,9 +218,16 @@ class UnlearnableTriggers(PoolSampler):
         extras = {PREFIX + "index": index, PREFIX + "outer_run": torch.tensor(outer_run)}
         return Queries(x_uf, y.clone(), extras)
 
-    def sample_with_pool(
-        self, victim: TorchClassifier, data: Dataset, budget: int, pool: Pool, *, generator: torch.Generator
+    def sample(
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
+        pool = self.require_pool(pool)
         return self.triggers(victim, data, budget, pool, generator=generator)
 
 
@@ -292,9 +297,16 @@ class ProbedTriggers(PoolSampler):
         self.base = triggers or UnlearnableTriggers()
         self.pool_spec = self.base.pool_spec
 
-    def sample_with_pool(
-        self, victim: TorchClassifier, data: Dataset, budget: int, pool: Pool, *, generator: torch.Generator
+    def sample(
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
+        pool = self.require_pool(pool)
         m = min(self.probes, budget)
         base = self.base.triggers(victim, data, max(1, budget // m), pool, generator=generator)
         x_uf, y = base.inputs, base.labels

@@ -378,9 +378,16 @@ class NaturalFingerQueries(PoolSampler):
 
     # ------------------------------------------------------------------ Algorithm 1
 
-    def sample_with_pool(
-        self, victim: TorchClassifier, data: Dataset, budget: int, pool: Pool, *, generator: torch.Generator
+    def sample(
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
+        pool = self.require_pool(pool)
         gan = pool.gan
         if gan is None:
             raise ValueError(

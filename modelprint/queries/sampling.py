@@ -11,6 +11,7 @@ import torch
 from modelprint.data import Dataset
 from modelprint.models.base import TorchClassifier
 from modelprint.ops.cutmix import cutmix
+from modelprint.pools import Pool
 from modelprint.queries.base import QuerySampler
 from modelprint.queries.common import QueryStructure
 from modelprint.types import Queries
@@ -22,7 +23,13 @@ class UniformQueries(QuerySampler):
     structure: ClassVar[QueryStructure] = "points"
 
     def sample(
-        self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
         idx = torch.randperm(len(data), generator=generator)[:budget]
         return Queries(data.images[idx].clone(), data.labels[idx].clone(), {"index": idx})
@@ -40,7 +47,13 @@ class NegativeQueries(QuerySampler):
         self.augment = augment
 
     def sample(
-        self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
         order = torch.randperm(len(data), generator=generator)
         wrong = order[victim.predict(data.images[order]) != data.labels[order]][:budget]

@@ -14,13 +14,15 @@ import torch
 
 from modelprint.data import Dataset
 from modelprint.models.base import TorchClassifier
+from modelprint.pools import Pool, PoolSpec
 from modelprint.queries.base import QuerySampler
 from modelprint.queries.common import QueryStructure
 from modelprint.queries.sampling import NegativeQueries
-from modelprint.types import Queries
+from modelprint.registry import Registry
+from modelprint.types import Queries, SettingsRepr
 
 
-class SeedSet(ABC):
+class SeedSet(SettingsRepr, ABC):
     """Chooses the pool a sampler draws from; ``n`` is how many seeds the sampler may want (a hint)."""
 
     name: ClassVar[str]
@@ -30,10 +32,6 @@ class SeedSet(ABC):
         self, victim: TorchClassifier, data: Dataset, n: int, *, generator: torch.Generator
     ) -> Dataset:
         """The seed pool (a :class:`Dataset`; labels are ground truth where there is one)."""
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(self).items()))
-        return f"{type(self).__name__}({fields})"
 
 
 class SplitSeeds(SeedSet):
@@ -81,7 +79,10 @@ class NoiseSeeds(SeedSet):
         )
 
 
-SEED_SETS: dict[str, type[SeedSet]] = {cls.name: cls for cls in (SplitSeeds, NegativeSeeds, NoiseSeeds)}
+SEED_SETS: Registry[SeedSet] = Registry("seed set", group="modelprint.seedsets")
+"""Where a combination's sampler draws its seeds from."""
+for _cls in (SplitSeeds, NegativeSeeds, NoiseSeeds):
+    SEED_SETS.register(_cls.name)(_cls)
 
 
 class Seeded(QuerySampler):
@@ -95,16 +96,27 @@ class Seeded(QuerySampler):
     def structure(self) -> QueryStructure:
         return structure_of(self.sampler)
 
+    @property
+    def pool_spec(self) -> PoolSpec | None:  # type: ignore[override]
+        return self.sampler.pool_spec
+
     def sample(
-        self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
-        pool = self.seeds.select(victim, data, budget, generator=generator)
-        return self.sampler.sample(victim, pool, budget, generator=generator)
+        chosen = self.seeds.select(victim, data, budget, generator=generator)
+        return self.sampler.sample(victim, chosen, budget, generator=generator, pool=pool)
 
 
 def structure_of(sampler: QuerySampler) -> QueryStructure:
-    """A sampler's declared query structure (every sampler in modelprint declares one)."""
-    structure = getattr(sampler, "structure", None)
-    if structure is None:
-        raise TypeError(f"{type(sampler).__name__} declares no query structure")
-    return structure  # type: ignore[no-any-return]
+    """A sampler's declared query structure (:attr:`QuerySampler.structure`; a clear error when a sampler
+    written elsewhere forgot it)."""
+    try:
+        return sampler.structure
+    except AttributeError:
+        raise TypeError(f"{type(sampler).__name__} declares no query structure") from None

@@ -24,6 +24,7 @@ from modelprint.data import Dataset
 from modelprint.models.base import TorchClassifier
 from modelprint.ops.convergence import StopRule
 from modelprint.ops.threads import intra_op_threads
+from modelprint.pools import Pool
 from modelprint.queries.base import QuerySampler
 from modelprint.queries.common import QueryStructure
 from modelprint.types import Queries
@@ -330,7 +331,13 @@ class TrajectoryQueries(QuerySampler):
         return keys.argsort(dim=1)[:, : self.tra_classes - 1]
 
     def sample(
-        self, victim: TorchClassifier, data: Dataset, budget: int, *, generator: torch.Generator
+        self,
+        victim: TorchClassifier,
+        data: Dataset,
+        budget: int,
+        *,
+        generator: torch.Generator,
+        pool: Pool | None = None,
     ) -> Queries:
         if victim.num_classes < self.tra_classes:
             raise ValueError(

@@ -3,7 +3,7 @@ seeds, per-attack tables in the style of QuRD, Godinot et al. AAAI'25), a plain-
 self-contained HTML page out."""
 
 from modelprint.report.html import ExtraSection, render_html
-from modelprint.report.rows import ScoreRow
+from modelprint.report.rows import ScoreRow, report_rows
 from modelprint.report.summary import FingerprintSummary, SeedMetrics, Summary, format_table, summarise
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "Summary",
     "format_table",
     "render_html",
+    "report_rows",
     "summarise",
 ]

@@ -11,12 +11,11 @@ from modelprint.fingerprints import FINGERPRINTS
 from modelprint.report.summary import (
     FingerprintSummary,
     Summary,
-    _text_table,
     fmt_mean_std,
     fmt_queries,
     tpr_label,
 )
-from modelprint.report.threats import _html_table
+from modelprint.report.tables import html_table, text_table
 from modelprint.specs import canonical, parameters, parse_kwargs, split_spec
 
 __all__ = ["TRICKS", "ablation_records", "ablation_sections", "format_ablation"]
@@ -83,7 +82,7 @@ def format_ablation(summary: Summary) -> str:
     records = ablation_records(summary)
     if records is None:
         return ""
-    return "NaturalFinger ablation (the three tricks of Algorithm 1)\n" + _text_table(*records) + "\n"
+    return "NaturalFinger ablation (the three tricks of Algorithm 1)\n" + text_table(*records) + "\n"
 
 
 def ablation_sections(summary: Summary) -> dict[str, Markup]:
@@ -96,4 +95,4 @@ def ablation_sections(summary: Summary) -> dict[str, Markup]:
         "tricks together raise ARUC from 0.79 to 0.91 on its CIFAR-10 FingerBench). Compare rows with the "
         "same other settings; ARUC integrates min(robustness, uniqueness) over match-rate thresholds.</p>"
     )
-    return {"NaturalFinger ablation": note + _html_table(*records)}
+    return {"NaturalFinger ablation": note + html_table(*records)}

@@ -8,16 +8,16 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from markupsafe import Markup
 from matplotlib.figure import Figure
 
+from modelprint.keys import KeyStore
 from modelprint.queries.anafp import PREFIX
 from modelprint.report.rows import ScoreRow
 from modelprint.report.summary import Summary, fmt_value
-from modelprint.report.threats import _html_table
+from modelprint.report.tables import html_table
 from modelprint.specs import SpecError, convert, split_spec
 from modelprint.types import Key
 
@@ -86,18 +86,16 @@ def run_of(key: Key) -> AnaFPRun:
 
 
 def anafp_runs(
-    keys_root: Path, *, victims: Iterable[str] | None = None, seeds: Iterable[int] | None = None
+    keys: KeyStore, *, victims: Iterable[str] | None = None, seeds: Iterable[int] | None = None
 ) -> list[AnaFPRun]:
-    """Diagnostics of every AnaFP key under ``keys_root`` (the runner's ``root/<fingerprint>/<victim id>/
-    seed<k>-<digest>/`` layout), optionally only those of ``victims`` and ``seeds``."""
+    """Diagnostics of every stored AnaFP key (any of its settings), optionally only those of ``victims`` and
+    ``seeds``."""
     wanted_victims = set(victims) if victims is not None else None
     wanted_seeds = set(seeds) if seeds is not None else None
     runs = []
-    for path in sorted(Path(keys_root).glob(f"{SCHEME}*/*/*/key.json")):
-        parsed = _split(path.parents[2].name)
-        if parsed is None or parsed[0] != SCHEME:
-            continue
-        key = Key.load(path.parent)
+    labels = [label for label in keys.labels() if (part := _split(label)) is not None and part[0] == SCHEME]
+    for stored in keys.stored(labels):
+        key = stored.load()
         if PREFIX + "lambda" not in key.queries.extras:
             continue
         run = run_of(key)
@@ -135,7 +133,7 @@ def _table(runs: Sequence[AnaFPRun]) -> Markup:
         "infeasible fillers), the fraction whose chosen λ is feasible (for a fixed λ: how often that λ "
         "would have been admissible), and the analysed seeds with a non-empty interval.</p>\n"
     )
-    return note + _html_table(headers, cells)
+    return note + html_table(headers, cells)
 
 
 def lambda_curve(summary: Summary, runs: Sequence[AnaFPRun] = ()) -> Figure | None:
@@ -187,13 +185,13 @@ def lambda_curve(summary: Summary, runs: Sequence[AnaFPRun] = ()) -> Figure | No
 
 
 def anafp_sections(
-    summary: Summary, rows: Sequence[ScoreRow], keys_root: Path
+    summary: Summary, rows: Sequence[ScoreRow], keys: KeyStore
 ) -> list[tuple[str, Markup | Figure]]:
     """``extra_sections`` for :func:`~modelprint.report.render_html`: the AnaFP interval table (keys of
     the victims and seeds in ``rows``) and the AUC-against-λ plot; empty when no AnaFP result exists."""
     if not any((p := _split(f.fingerprint)) is not None and p[0] == SCHEME for f in summary.fingerprints):
         return []
-    runs = anafp_runs(keys_root, victims={r.victim for r in rows}, seeds={r.seed for r in rows})
+    runs = anafp_runs(keys, victims={r.victim for r in rows}, seeds={r.seed for r in rows})
     runs = [r for r in runs if r.fingerprint in {f.fingerprint for f in summary.fingerprints}]
     sections: list[tuple[str, Markup | Figure]] = []
     if runs:

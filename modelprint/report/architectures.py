@@ -14,7 +14,7 @@ from modelprint.metrics import roc_auc
 from modelprint.models.archs import ARCHS
 from modelprint.report.rows import ScoreRow
 from modelprint.report.summary import fmt_value, unit_aruc
-from modelprint.report.threats import _html_table
+from modelprint.report.tables import html_table
 from modelprint.zoo.lineage import LineageError, parse_lineage
 
 __all__ = ["architecture_of", "architecture_records", "architecture_sections"]
@@ -81,5 +81,5 @@ def architecture_sections(rows: Sequence[ScoreRow], fingerprints: Sequence[str])
     for metric, title in (("auc", "ROC AUC"), ("aruc", "ARUC")):
         records = architecture_records(rows, fingerprints, metric)
         if records is not None:
-            sections[f"{title} per attack and architecture"] = note + _html_table(*records)
+            sections[f"{title} per attack and architecture"] = note + html_table(*records)
     return sections

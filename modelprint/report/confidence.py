@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from modelprint.data import Dataset
 from modelprint.report.summary import fmt_value
-from modelprint.report.threats import _html_table
+from modelprint.report.tables import html_table
 from modelprint.zoo.families import family_of
 from modelprint.zoo.presets import Preset
 from modelprint.zoo.store import ModelStore
@@ -111,4 +111,4 @@ def confidence_sections(rows: list[LossRatio]) -> dict[str, Markup]:
         for r in rows
     ]  # fmt: skip
     headers = ["group", "models", "log-loss", "ratio to source", "in 0.5–1.5"]
-    return {"Confidence: log-loss ratio to the source": note + _html_table(headers, cells)}
+    return {"Confidence: log-loss ratio to the source": note + html_table(headers, cells)}

@@ -10,8 +10,9 @@ from typing import Protocol
 
 from markupsafe import Markup
 
-from modelprint.report.summary import _text_table, fmt_value
-from modelprint.report.threats import MISSING, _html_table
+from modelprint.report.summary import fmt_value
+from modelprint.report.tables import html_table, text_table
+from modelprint.report.threats import MISSING
 
 __all__ = [
     "DetectionLike",
@@ -26,7 +27,7 @@ CLEAN_ROW = "clean (false positives)"
 
 
 class DetectionLike(Protocol):
-    """What :func:`detection_matrix` reads (``modelprint.bench.results.DetectionRecord`` has it)."""
+    """What :func:`detection_matrix` reads (``modelprint.results.db.DetectionRecord`` has it)."""
 
     @property
     def fingerprint(self) -> str: ...
@@ -87,7 +88,7 @@ def _records(matrix: DetectionMatrix) -> tuple[list[str], list[list[str]]]:
 def format_detection_matrix(matrix: DetectionMatrix) -> str:
     """Plain-text table: rows schemes (then the clean false-positive row), columns query detectors."""
     title = "Detection rate of fingerprint queries (MFUE protocol; higher = less stealthy)"
-    return title + "\n" + _text_table(*_records(matrix)) + "\n"
+    return title + "\n" + text_table(*_records(matrix)) + "\n"
 
 
 def detection_sections(matrix: DetectionMatrix | None) -> list[tuple[str, Markup]]:
@@ -101,4 +102,4 @@ def detection_sections(matrix: DetectionMatrix | None) -> list[tuple[str, Markup
         "attacker's clean data; mean over seeds and victims. The last row is the fraction of the clean "
         f"images flagged. {MISSING}: not measured.</p>\n"
     )
-    return [("Stealthiness: query detection rates", note + _html_table(*_records(matrix)))]
+    return [("Stealthiness: query detection rates", note + html_table(*_records(matrix)))]

@@ -17,7 +17,7 @@ from modelprint.calibration import empirical_fpr, fpr_threshold
 from modelprint.metrics import roc_auc, tpr_at_fpr
 from modelprint.report.rows import ScoreRow
 from modelprint.report.summary import fmt_value, tpr_label
-from modelprint.report.threats import _html_table
+from modelprint.report.tables import html_table
 from modelprint.zoo.families import DERIVED, NEGATIVE_FAMILIES, family_of
 from modelprint.zoo.lineage import LineageError
 
@@ -126,4 +126,4 @@ def family_sections(rows: Sequence[ScoreRow], fpr: float = 0.05) -> dict[str, Ma
         for s in stats
     ]  # fmt: skip
     headers = ["scheme", "negative family", "models", "max score", "FPR@thr", "AUC", tpr_label(fpr)]
-    return {"Negatives by family": note + _html_table(headers, cells)}
+    return {"Negatives by family": note + html_table(headers, cells)}

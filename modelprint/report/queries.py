@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import torch
 from matplotlib.figure import Figure
 
+from modelprint.keys import KeyStore
 from modelprint.report.rows import ScoreRow
 from modelprint.types import Key
-from modelprint.zoo.lineage import model_id
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +65,15 @@ def _base(label: str) -> str:
 
 
 def stored_keys(
-    keys_root: Path, victim: str, seed: int, labels: Iterable[str] = COMPARED
+    keys: KeyStore, victim: str, seed: int, labels: Iterable[str] = COMPARED
 ) -> list[tuple[str, Key]]:
-    """The runner's stored keys (``root/<label>/<victim id>/seed<seed>-<digest>``) of each fingerprint
-    label for ``victim`` and ``seed``; labels without one are left out, the first config (by path) is used."""
+    """The stored keys of each fingerprint label for ``victim`` and ``seed``; labels without one are left
+    out, the first config (by path) is used."""
     found: list[tuple[str, Key]] = []
     for label in labels:
-        paths = sorted((Path(keys_root) / label / model_id(victim)).glob(f"seed{seed}-*/key.json"))
-        if paths:
-            found.append((label, Key.load(paths[0].parent)))
+        first = next(keys.stored([label], victims=[victim], seeds=[seed]), None)
+        if first is not None:
+            found.append((label, first.load()))
     return found
 
 
@@ -92,7 +91,7 @@ def compared_labels(rows: Sequence[ScoreRow], schemes: Sequence[str] = COMPARED)
 
 
 def query_sections(
-    rows: Sequence[ScoreRow], keys_root: Path, *, schemes: Sequence[str] = COMPARED, per_key: int = 16
+    rows: Sequence[ScoreRow], keys: KeyStore, *, schemes: Sequence[str] = COMPARED, per_key: int = 16
 ) -> dict[str, Figure]:
     """``extra_sections`` for :func:`~modelprint.report.render_html`: the query grid of ``schemes`` (one
     label each, see :func:`compared_labels`) for the first victim and the lowest seed that the first
@@ -102,8 +101,8 @@ def query_sections(
     if not scored:
         return {}
     seed, victim = scored[0]
-    keys = stored_keys(keys_root, victim, seed, labels)
-    if not keys:
+    found = stored_keys(keys, victim, seed, labels)
+    if not found:
         return {}
-    log.info("query grid: %s for seed %d", ", ".join(k for k, _ in keys), seed)
-    return {f"Query images (seed {seed})": query_grid(keys, per_key=per_key)}
+    log.info("query grid: %s for seed %d", ", ".join(k for k, _ in found), seed)
+    return {f"Query images (seed {seed})": query_grid(found, per_key=per_key)}

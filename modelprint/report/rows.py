@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["ScoreRow"]
+from modelprint.models.io import ModelFileError
+from modelprint.results import ScoreRecord
+from modelprint.zoo.store import ModelStore
+
+__all__ = ["ScoreRow", "report_rows"]
 
 
 @dataclass(frozen=True)
@@ -30,3 +35,34 @@ class ScoreRow:
     seconds: float
     suspect_accuracy: float | None = None
     threat: str = ""
+
+
+def _accuracy(store: ModelStore, lineage: str, cache: dict[str, float | None]) -> float | None:
+    if lineage not in cache:
+        try:
+            cache[lineage] = store.card(lineage).accuracy
+        except ModelFileError:
+            cache[lineage] = None
+    return cache[lineage]
+
+
+def report_rows(records: Sequence[ScoreRecord], store: ModelStore) -> list[ScoreRow]:
+    """Stored scores joined with each suspect's accuracy from its card (the clean one, also for rows scored
+    behind a threat)."""
+    acc: dict[str, float | None] = {}
+    return [
+        ScoreRow(
+            r.fingerprint,
+            r.seed,
+            r.victim,
+            r.suspect,
+            r.positive,
+            r.task,
+            r.score,
+            r.queries,
+            r.seconds,
+            _accuracy(store, r.suspect, acc),
+            r.threat,
+        )
+        for r in records
+    ]

@@ -11,6 +11,7 @@ import numpy as np
 
 from modelprint.metrics import aruc, roc_auc, tpr_at_fpr
 from modelprint.report.rows import ScoreRow
+from modelprint.report.tables import text_table
 
 __all__ = ["FingerprintSummary", "SeedMetrics", "Summary", "format_table", "summarise", "tpr_label"]
 
@@ -248,22 +249,11 @@ def task_records(summary: Summary, metric: str = "tpr") -> tuple[list[str], list
     return headers, cells
 
 
-def _text_table(headers: Sequence[str], cells: Sequence[Sequence[str]]) -> str:
-    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
-
-    def line(values: Sequence[str]) -> str:
-        first = values[0].ljust(widths[0])
-        rest = (v.rjust(w) for v, w in zip(values[1:], widths[1:], strict=True))
-        return "  ".join((first, *rest)).rstrip()
-
-    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *(line(row) for row in cells)])
-
-
 def format_table(summary: Summary) -> str:
     """Plain-text report: fingerprint | AUC mean±std | TPR mean±std | queries | ms/verification | seeds,
     then the per-task TPR table (rows: fingerprints, columns: positive tasks, mean over seeds)."""
-    out = [_text_table(*summary_records(summary))]
+    out = [text_table(*summary_records(summary))]
     if summary.tasks:
         out += ["", f"{tpr_label(summary.fpr)} per task (positives of the task vs all negatives)"]
-        out.append(_text_table(*task_records(summary, "tpr")))
+        out.append(text_table(*task_records(summary, "tpr")))
     return "\n".join(out) + "\n"

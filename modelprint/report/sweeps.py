@@ -22,7 +22,8 @@ from matplotlib.figure import Figure
 
 from modelprint.report.rows import ScoreRow
 from modelprint.report.summary import FingerprintSummary, Summary, fmt_value
-from modelprint.report.threats import ThreatCost, ThreatMatrix, _html_table
+from modelprint.report.tables import html_table
+from modelprint.report.threats import ThreatCost, ThreatMatrix
 from modelprint.specs import SpecError, split_spec
 
 __all__ = [
@@ -231,7 +232,7 @@ def sweep_sections(
         "negative (grey) over all seeds: min–max (median). Where the positive ranges sit above the negative "
         "ones, one threshold separates them.</p>\n"
     )
-    sections.append(("Per-attack score ranges", note + _html_table(*task_range_records(rows, drawn))))
+    sections.append(("Per-attack score ranges", note + html_table(*task_range_records(rows, drawn))))
     figure = task_ranges_figure(rows, drawn)
     if figure is not None:
         sections.append(("Per-attack score ranges (plot)", figure))

@@ -13,7 +13,8 @@ from typing import Protocol
 from markupsafe import Markup, escape
 
 from modelprint.report.rows import ScoreRow
-from modelprint.report.summary import _text_table, fmt_value, summarise, tpr_label
+from modelprint.report.summary import fmt_value, summarise, tpr_label
+from modelprint.report.tables import html_table, text_table
 
 __all__ = [
     "CLEAN",
@@ -120,7 +121,7 @@ def format_threat_matrix(matrix: ThreatMatrix) -> str:
     out = []
     for metric, name in (("auc", "AUC"), ("tpr", tpr_label(matrix.fpr))):
         out += [f"{name} under deployment threats ({MISSING_NOTE})"]
-        out += [_text_table(*_records(matrix, metric)), ""]
+        out += [text_table(*_records(matrix, metric)), ""]
     return "\n".join(out)
 
 
@@ -140,7 +141,7 @@ class ThreatCost:
 
 
 class AccuracyLike(Protocol):
-    """What :func:`threat_costs` reads (``modelprint.bench.results.AccuracyRecord`` has it)."""
+    """What :func:`threat_costs` reads (``modelprint.results.db.AccuracyRecord`` has it)."""
 
     @property
     def threat(self) -> str: ...
@@ -193,21 +194,7 @@ def _cost_records(costs: Sequence[ThreatCost]) -> tuple[list[str], list[list[str
 
 def format_threat_costs(costs: Sequence[ThreatCost]) -> str:
     """Plain-text table of the accuracy cost of each threat (victims' test accuracy, clean vs threat)."""
-    return "Accuracy cost of each threat (victims, test images)\n" + _text_table(*_cost_records(costs)) + "\n"
-
-
-def _html_table(headers: Sequence[str], cells: Sequence[Sequence[str]]) -> Markup:
-    """A table in the report's style (numbers right-aligned); every header and cell is escaped."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{escape(v)}</td>' if i else f"<td>{escape(v)}</td>" for i, v in enumerate(row)
-        )
-        + "</tr>\n"
-        for row in cells
-    )
-    return Markup(f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>")
+    return "Accuracy cost of each threat (victims, test images)\n" + text_table(*_cost_records(costs)) + "\n"
 
 
 def threat_sections(
@@ -223,13 +210,13 @@ def threat_sections(
             "seeds. "
             f"{escape(MISSING_NOTE)}.</p>\n"
         )
-        sections.append(("Deployment threats: ROC AUC", note + _html_table(*_records(matrix, "auc"))))
+        sections.append(("Deployment threats: ROC AUC", note + html_table(*_records(matrix, "auc"))))
         label = tpr_label(matrix.fpr)
-        sections.append((f"Deployment threats: {label}", note + _html_table(*_records(matrix, "tpr"))))
+        sections.append((f"Deployment threats: {label}", note + html_table(*_records(matrix, "tpr"))))
     if costs:
         note = Markup(
             '<p class="note">Mean test accuracy of the victims behind each threat against the clean API, '
             "on the same test images.</p>\n"
         )
-        sections.append(("Deployment threats: accuracy cost", note + _html_table(*_cost_records(costs))))
+        sections.append(("Deployment threats: accuracy cost", note + html_table(*_cost_records(costs))))
     return sections

@@ -127,4 +127,21 @@ def _with_recipe(lineage: str, recipe: str) -> str:
     return canonical("->".join(steps))
 
 
-__all__ = ["is_preset_file", "load_preset_file"]
+__all__ = ["is_preset_file", "load_preset_file", "resolve_preset"]
+
+
+def resolve_preset(name: str, dataset: str | None = None, recipe: str | None = None) -> Preset:
+    """The registered preset ``name`` on ``dataset`` (default: the preset's) under ``recipe`` (default:
+    ``paper`` on CIFAR, ``cpu`` elsewhere; see :mod:`modelprint.zoo.recipes`), or the preset of a TOML
+    file (:mod:`modelprint.zoo.preset_files`)."""
+    if is_preset_file(name):
+        if dataset or recipe:
+            raise ValueError(f"{name}: a preset file states its dataset and recipe (no --dataset/--recipe)")
+        return load_preset_file(name)
+    factory = PRESETS.get(name)
+    if dataset:
+        DATASETS.get(dataset)  # an unknown name is one line listing the known ones, before anything runs
+    kwargs: dict[str, str] = {"dataset": dataset} if dataset else {}
+    if recipe is not None:
+        kwargs["recipe"] = recipe
+    return factory(**kwargs)

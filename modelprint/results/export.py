@@ -17,7 +17,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelprint.bench.results import ScoreRecord
+from modelprint.results.db import ScoreRecord
 from modelprint.types import JSONValue, atomic_write_text
 from modelprint.zoo.families import family_of
 from modelprint.zoo.lineage import LineageError
