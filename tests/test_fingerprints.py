@@ -1,7 +1,6 @@
 """Per-scheme separation on the tiny zoo (the contract every registered scheme meets is in
 ``test_contracts.py``)."""
 
-
 import pytest
 import torch
 

@@ -148,4 +148,3 @@ def build_report(
         extra_sections=extra or None,
     )
     return BuiltReport(path, text)
-
