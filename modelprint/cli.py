@@ -23,7 +23,7 @@ from modelprint.zoo.preset_files import resolve_preset
 from modelprint.zoo.presets import PRESETS, Preset
 
 if TYPE_CHECKING:
-    from modelprint.verify.matched import MatchedSet
+    pass
 
 app = typer.Typer(
     help="Fingerprint image classifiers and benchmark fingerprinting schemes.", no_args_is_help=True
@@ -605,14 +605,11 @@ def fingerprint_generate(
     """Generate a SCHEME key of your victim model and write it to --out (safetensors + JSON)."""
     import time
 
-    from modelprint.attacks import AttackContext
     from modelprint.fingerprints import parse_fingerprint
-    from modelprint.keys import KeyMaker
-    from modelprint.models.base import TorchClassifier
+    from modelprint.keys.owner import owner_key
     from modelprint.models.formats import parse_input_shape
     from modelprint.models.user import parse_arch_kwargs
-    from modelprint.pools import Pool, PoolSpec, build_pool
-    from modelprint.verify import pool_victim, resolve_model, seed_data
+    from modelprint.verify import resolve_model, seed_data
 
     ws = Workspace.at(home)
     _allow_arch(arch)
@@ -624,30 +621,8 @@ def fingerprint_generate(
             arch=arch, arch_kwargs=parse_arch_kwargs(arch_kwargs), num_classes=num_classes,
             mean=_floats(mean), std=_floats(std), allow_pickle=unsafe_pickle,
         )  # fmt: skip
-        if not isinstance(model, TorchClassifier):
-            raise ValueError(
-                f"{victim}: generation needs a white-box torch model (ONNX and URLs are suspects only)"
-            )
-        if seeds.input_shape != model.input_shape or seeds.num_classes != model.num_classes:
-            raise ValueError(
-                f"seed data {seeds.name} is {'x'.join(map(str, seeds.input_shape))} with {seeds.num_classes} "
-                f"classes; the victim takes {'x'.join(map(str, model.input_shape))} with {model.num_classes}"
-            )
         t0 = time.perf_counter()
-
-        def pool_for(spec: PoolSpec) -> Pool:
-            lineage = pool_victim(victim, ws.store)
-            ctx = AttackContext(ws.store.card(lineage).dataset, data_root=data_root)
-            return build_pool(spec, lineage, ws.store, ctx)
-
-        from modelprint.ops.convergence import key_progress
-
-        with key_progress(f"key {fp.name}"):
-            key = KeyMaker(model, seeds, seed, pool_for=pool_for).make(fp)
-        if Path(victim).is_file():  # which file: a calibration set built for it is found by this
-            from modelprint.models.io import file_sha256
-
-            key.config["victim_sha256"] = file_sha256(Path(victim))
+        key = owner_key(fp, victim, model, seeds, seed, store=ws.store, data_root=data_root)
         key.save(out)
     except (ValueError, KeyError, RuntimeError, OSError) as exc:
         raise _fail(_one_line(exc)) from None
@@ -808,7 +783,7 @@ def calibrate_build(
     A victim held as a file (your own class) needs --arch and --dataset: a file does not say how it was
     trained, so the set is trained on that data with the zoo's recipe."""
     from modelprint.models.archs import ARCHS
-    from modelprint.verify import matched_set, pool_victim, save_set
+    from modelprint.verify import is_model_file, matched_set, matched_set_of_file, pool_victim, save_set
 
     ws = Workspace.at(home)
     _allow_arch(arch)
@@ -816,8 +791,8 @@ def calibrate_build(
         others = tuple(a.strip() for a in archs.split(",") if a.strip()) if archs else ()
         for a in others:
             ARCHS.get(a)
-        if _is_model_file(victim):
-            chosen = _file_matched_set(
+        if is_model_file(victim):
+            chosen = matched_set_of_file(
                 victim, arch, arch_kwargs, dataset, split, data_root,
                 archs=others, per_arch=per_arch, recipe=recipe, name=name,
             )  # fmt: skip
@@ -841,71 +816,6 @@ def calibrate_build(
         f"({len(report.built)} built, {len(report.reused)} reused, {report.seconds:.1f}s); {chosen.rule}"
     )
     typer.echo(f"saved {path}; use it with `modelprint verify KEY --suspect S --calibrate {chosen.name}`")
-
-
-def _is_model_file(spec: str) -> bool:
-    """A model file or a folder that is not a saved zoo model (a saved model folder carries its lineage).
-    A path that names no file is refused here, not mistaken for a lineage."""
-    path = Path(spec)
-    if not path.exists() and ("/" in spec or path.suffix.lower() in MODEL_SUFFIXES):
-        raise ValueError(f"{spec}: no such model file")
-    return path.is_file() or (path.is_dir() and not (path / "card.json").is_file())
-
-
-MODEL_SUFFIXES = (".pt2", ".onnx", ".safetensors", ".pt", ".pth", ".bin")
-
-
-def _file_matched_set(
-    victim: str,
-    arch: str | None,
-    arch_kwargs: str | None,
-    dataset: str | None,
-    split: str,
-    data_root: str | None,
-    *,
-    archs: tuple[str, ...],
-    per_arch: int,
-    recipe: str,
-    name: str | None,
-) -> MatchedSet:
-    """The matched set of a victim file: checked to be of ``arch`` and to fit ``dataset`` first."""
-    from modelprint.data import load_dataset
-    from modelprint.models.base import TorchClassifier
-    from modelprint.models.signature import architecture_signature
-    from modelprint.models.user import build_architecture, parse_arch_kwargs
-    from modelprint.verify import matched_set_for_file, resolve_model
-
-    if arch is None or dataset is None:
-        raise ValueError(
-            f"{victim}: a victim file does not say how it was trained: give its architecture (--arch NAME or "
-            "--arch package.module:Class) and its training data (--dataset NAME [--split owner])"
-        )
-    kwargs = parse_arch_kwargs(arch_kwargs)
-    data = load_dataset(dataset, split, root=data_root)
-    model = resolve_model(
-        victim, input_shape=data.input_shape, num_classes=data.num_classes, arch=arch, arch_kwargs=kwargs,
-        mean=list(data.mean), std=list(data.std),
-    )  # fmt: skip
-    if not isinstance(model, TorchClassifier):
-        raise ValueError(f"{victim}: a victim must be a white-box torch model (ONNX files are suspects only)")
-    c, h, _ = data.input_shape
-    with torch.device("meta"):
-        fresh = build_architecture(
-            arch, in_channels=c, num_classes=data.num_classes, image_size=h, arch_kwargs=kwargs or None
-        )
-    signature = architecture_signature(fresh)
-    if architecture_signature(model.module) != signature:
-        raise ValueError(
-            f"{victim} is not a {arch} (its parameters' names and shapes differ): name its class with --arch"
-        )
-    from modelprint.models.io import file_sha256
-
-    digest = file_sha256(Path(victim)) if Path(victim).is_file() else None
-    return matched_set_for_file(
-        getattr(model, "name", "") or Path(victim).name, arch, dataset, split=split, arch_kwargs=kwargs,
-        victim_architecture=signature, victim_sha256=digest, archs=archs, per_arch=per_arch, recipe=recipe,
-        name=name,
-    )  # fmt: skip
 
 
 results_app = typer.Typer(help="Results of the benchmark, out of results.sqlite.", no_args_is_help=True)

@@ -11,6 +11,7 @@ from typing import Self
 
 import torch
 
+from modelprint.calibration import allowed_false_positives
 from modelprint.detectors.base import Detector
 from modelprint.representations.kinds import RepKind
 
@@ -50,7 +51,7 @@ class CalibratedThreshold(Detector):
             raise ValueError("calibration needs the representations of at least one independent model")
         self.detector.fit(reference, independent)
         scores = sorted((self.detector.score(reference, z) for z in independent), reverse=True)
-        allowed = math.floor(self.fpr * len(scores) + 1e-9)
+        allowed = allowed_false_positives(len(scores), self.fpr)
         if allowed >= len(scores):
             self.threshold = -math.inf
         else:

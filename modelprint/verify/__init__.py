@@ -18,9 +18,16 @@ from modelprint.verify.calibration_sets import (
     support,
     victim_facts,
 )
-from modelprint.verify.inputs import lineage_or_none, pool_victim, resolve_model, seed_data
+from modelprint.verify.inputs import is_model_file, lineage_or_none, pool_victim, resolve_model, seed_data
 from modelprint.verify.keys import LoadedKey, check_keys, load_key
-from modelprint.verify.matched import MatchedSet, load_set, matched_set, matched_set_for_file, save_set
+from modelprint.verify.matched import (
+    MatchedSet,
+    load_set,
+    matched_set,
+    matched_set_for_file,
+    matched_set_of_file,
+    save_set,
+)
 from modelprint.verify.verdict import (
     KeyResult,
     Verdict,
@@ -46,11 +53,13 @@ __all__ = [
     "folder_models",
     "format_verdict",
     "independent_models",
+    "is_model_file",
     "lineage_or_none",
     "load_key",
     "load_set",
     "matched_set",
     "matched_set_for_file",
+    "matched_set_of_file",
     "minimum_models",
     "pool_victim",
     "preset_holding",

@@ -111,3 +111,15 @@ def pool_victim(
 
 
 __all__ = ["lineage_or_none", "pool_victim", "resolve_model", "seed_data"]
+
+
+def is_model_file(spec: str) -> bool:
+    """A model file or a folder that is not a saved zoo model (a saved model folder carries its lineage).
+    A path that names no file is refused here, not mistaken for a lineage."""
+    path = Path(spec)
+    if not path.exists() and ("/" in spec or path.suffix.lower() in MODEL_SUFFIXES):
+        raise ValueError(f"{spec}: no such model file")
+    return path.is_file() or (path.is_dir() and not (path / "card.json").is_file())
+
+
+MODEL_SUFFIXES = (".pt2", ".onnx", ".safetensors", ".pt", ".pth", ".bin")

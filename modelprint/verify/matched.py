@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import torch
+
 from modelprint.models.user import ARCH_OPTION, lineage_options
 from modelprint.types import atomic_write_text
 from modelprint.verify.inputs import lineage_or_none
@@ -204,7 +206,66 @@ def sets_for(
     return out
 
 
+def matched_set_of_file(
+    victim: str,
+    arch: str | None,
+    arch_kwargs: str | None,
+    dataset: str | None,
+    split: str,
+    data_root: str | None,
+    *,
+    archs: tuple[str, ...],
+    per_arch: int,
+    recipe: str,
+    name: str | None,
+) -> MatchedSet:
+    """The matched set of a victim file: checked to be of ``arch`` and to fit ``dataset`` first."""
+    from modelprint.data import load_dataset
+    from modelprint.models.base import TorchClassifier
+    from modelprint.models.signature import architecture_signature
+    from modelprint.models.user import build_architecture, parse_arch_kwargs
+    from modelprint.verify.inputs import resolve_model
+
+    if arch is None or dataset is None:
+        raise ValueError(
+            f"{victim}: a victim file does not say how it was trained: give its architecture (--arch NAME or "
+            "--arch package.module:Class) and its training data (--dataset NAME [--split owner])"
+        )
+    kwargs = parse_arch_kwargs(arch_kwargs)
+    data = load_dataset(dataset, split, root=data_root)
+    model = resolve_model(
+        victim, input_shape=data.input_shape, num_classes=data.num_classes, arch=arch, arch_kwargs=kwargs,
+        mean=list(data.mean), std=list(data.std),
+    )  # fmt: skip
+    if not isinstance(model, TorchClassifier):
+        raise ValueError(f"{victim}: a victim must be a white-box torch model (ONNX files are suspects only)")
+    c, h, _ = data.input_shape
+    with torch.device("meta"):
+        fresh = build_architecture(
+            arch, in_channels=c, num_classes=data.num_classes, image_size=h, arch_kwargs=kwargs or None
+        )
+    signature = architecture_signature(fresh)
+    if architecture_signature(model.module) != signature:
+        raise ValueError(
+            f"{victim} is not a {arch} (its parameters' names and shapes differ): name its class with --arch"
+        )
+    from modelprint.models.io import file_sha256
+
+    digest = file_sha256(Path(victim)) if Path(victim).is_file() else None
+    return matched_set_for_file(
+        getattr(model, "name", "") or Path(victim).name, arch, dataset, split=split, arch_kwargs=kwargs,
+        victim_architecture=signature, victim_sha256=digest, archs=archs, per_arch=per_arch, recipe=recipe,
+        name=name,
+    )  # fmt: skip
+
+
 __all__ = [
-    "CALIBRATION_SEED0", "MatchedSet", "load_set", "matched_set", "matched_set_for_file", "save_set",
+    "CALIBRATION_SEED0",
+    "MatchedSet",
+    "load_set",
+    "matched_set",
+    "matched_set_for_file",
+    "matched_set_of_file",
+    "save_set",
     "sets_for",
-]  # fmt: skip
+]
