@@ -99,15 +99,26 @@ def _preset_notes(preset: Preset | str | None) -> dict[str, str]:
     return notes
 
 
+def _resolvable(name: str | None) -> Preset | None:
+    """The preset ``name`` names (a registered one or a TOML file), or None: its rows are then read by tag."""
+    if name is None:
+        return None
+    try:
+        return resolve_preset(name)
+    except (ValueError, KeyError, OSError):
+        return None
+
+
 def build_report(
     ws: Workspace,
     preset: str | Preset | None,
     fingerprints: Sequence[str] | None = None,
     out: Path | None = None,
 ) -> BuiltReport:
-    """Write the HTML report of ``preset``'s rows (a name: its rows by tag; a resolved preset: the rows of
-    its pairs, whoever scored them) to ``out`` (default: the workspace's ``report.html``)."""
-    resolved = preset if isinstance(preset, Preset) else None
+    """Write the HTML report of ``preset``'s rows — the rows of its (victim, suspect) pairs, whoever scored
+    them, keeping the (scheme, seed, threat) cells that cover every pair; a name no preset answers to reads
+    the rows tagged with it — to ``out`` (default: the workspace's ``report.html``)."""
+    resolved = preset if isinstance(preset, Preset) else _resolvable(preset)
     name = preset.name if isinstance(preset, Preset) else preset
     with ResultsDB(ws.results_path) as db:
         records = _records(db, name, resolved, fingerprints)
@@ -119,8 +130,6 @@ def build_report(
         raise NoResultsError(
             f"no results in {ws.results_path}; run `modelprint bench run PRESET -f NAME` first"
         )
-    if name is not None and resolved is None:
-        resolved = resolve_preset(name)
     inputs = ReportInputs(ws, all_rows, resolved, accuracies, detections)
     text = [format_table(inputs.summary)]
     extra: list[tuple[str, ExtraSection]] = []
