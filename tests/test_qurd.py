@@ -517,3 +517,24 @@ def test_every_combo_builds_and_verifies_a_suspect_at_its_access_level(tiny: Tin
         alone = fp.generate(victim, data, seed=0)
         assert torch.equal(alone.queries.inputs, keys[name].queries.inputs)
         assert torch.equal(alone.reference, keys[name].reference) and alone.config == keys[name].config
+
+
+def test_sac_w_surrogates_and_fbi_references_are_owner_side_pools(tiny: TinyZoo) -> None:
+    """SAC-w's surrogates and FBI's entropy references arrive like every pool: declared as a PoolSpec,
+    built by whoever runs the sampler, passed as ``pool`` (no live models in a scheme's settings)."""
+    from modelprint.fingerprints import parse_fingerprint
+    from modelprint.queries.natural import SURROGATE_STEPS
+
+    sac = parse_fingerprint("sac-w:surrogates=2")
+    assert sac.pool_spec is not None and sac.pool_spec.positives == SURROGATE_STEPS[:2]
+    assert not sac.pool_spec.negatives and FINGERPRINTS.make("sac-w").pool_spec is None
+    fbi = parse_fingerprint("fbi:selection=entropy")
+    assert fbi.pool_spec is not None and len(fbi.pool_spec.negatives) == 10 and not fbi.pool_spec.positives
+    victim, data = tiny.load(tiny.source), tiny.data()
+    with pytest.raises(ValueError, match="pool"):
+        sac.sample(victim, data, seed=0)
+    surrogates = Pool(tuple(tiny.load(lin) for lin in tiny.positives()[:2]), ())
+    key = sac.key_for(victim, data, sac.sample(victim, data, seed=0, pool=surrogates), seed=0)
+    assert len(key.queries) == sac.budget
+    with pytest.raises(ValueError, match="surrogates must be"):
+        parse_fingerprint("sac-w:surrogates=99")
