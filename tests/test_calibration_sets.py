@@ -394,3 +394,10 @@ def test_calibrate_build_in_the_users_own_class(
     # and --calibrate quick (not built here, MNIST-sized) is refused in one line
     code, _, err = invoke(*base, *arch, "--calibrate", "quick")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "zoo build quick" in err
+
+
+def test_a_victim_trained_with_named_arguments_gets_the_same_matched_set() -> None:
+    """``train(arch,data,seed=k)``, as user lineages are often written, copies like the positional form."""
+    positional = matched_set("train(cnn-s,digits,0,epochs=15)", per_arch=2)
+    named = matched_set("train(cnn-s,digits,seed=0,epochs=15)", per_arch=2)
+    assert named.lineages == positional.lineages and len(named.lineages) == 6

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import example_scheme  # noqa: F401  (registers example-agree, a scheme in one file)
+import example_scheme
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -31,6 +31,7 @@ from modelprint.threats import THREATS
 from modelprint.threats.detection.base import QUERY_DETECTORS
 from modelprint.types import Key, Queries
 from modelprint.zoo.lineage import join, parse_step
+from modelprint.zoo.presets import PRESETS
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one intra-op thread (conftest)
 
@@ -153,6 +154,16 @@ def test_the_one_file_scheme_runs_from_the_cli(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "example-agree" in result.output and (tmp_path / "report.html").is_file()
+    from modelprint.results import ResultsDB
+    from modelprint.workspace import Workspace
+
+    ws = Workspace(tmp_path)
+    with ResultsDB(ws.results_path) as db:
+        rows = db.records(fingerprints=["example-agree"])
+    pairs = {(p.victim, p.suspect) for p in PRESETS.make("tiny").pairs()}
+    assert {(r.victim, r.suspect) for r in rows} == pairs  # every pair of tiny scored
+    positives, negatives = example_scheme.EXAMPLE_POOL.lineages(PRESETS.make("tiny").victims[0])
+    assert all(ws.store.is_valid(lin) for lin in [*positives, *negatives])  # its pool built in the zoo
     listed = CliRunner().invoke(app, ["list", "fingerprints"])
     assert "example-agree" in listed.output
 

@@ -73,14 +73,18 @@ def circles(edges: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
-def graph(unit: Callable[[str], str]) -> tuple[dict[str, set[str]], dict[tuple[str, str], list[str]]]:
+def graph(
+    unit: Callable[[str], str], *, faces: bool = False
+) -> tuple[dict[str, set[str]], dict[tuple[str, str], list[str]]]:
+    """Import edges between units; ``faces``: an import of a package's ``__init__`` counts (between folders
+    it is an arrow to that folder; between files it only hands names on, so it is left out)."""
     mods = modules()
     edges: dict[str, set[str]] = defaultdict(set)
     where: dict[tuple[str, str], list[str]] = defaultdict(list)
     for name, path in mods.items():
         for target, line in imports(path):
-            if target not in mods or mods[target].name == "__init__.py":
-                continue  # a name, not a module; or a package's face, which only hands names on
+            if target not in mods or (not faces and mods[target].name == "__init__.py"):
+                continue  # a name, not a module; or a package's face
             a, b = unit(name), unit(target)
             if a != b and b != "modelprint":
                 edges[a].add(b)
@@ -105,9 +109,47 @@ def test_no_circle_between_files() -> None:
 
 
 def test_no_circle_between_folders() -> None:
-    edges, where = graph(folder)
+    edges, where = graph(folder, faces=True)
     found = circles(edges)
     assert not found, describe(found, where)
+
+
+FLOORS = [
+    "types specs registry metrics",
+    "models data calibration",
+    "memo serving",
+    "ops",
+    "attacks",
+    "zoo",
+    "gan threats results testing",
+    "pools",
+    "queries",
+    "representations",
+    "detectors",
+    "fingerprints",
+    "verify",
+    "keys",
+    "workspace",
+    "bench report",
+    "cli",
+]
+"""The package's floors from the bottom, as the README's Architecture section draws them: a folder (or
+top-level module) imports only from its own floor's neighbours or below (``modelprint/__init__`` stands
+above all: it hands every public name on)."""
+
+
+def test_no_folder_imports_a_floor_above_its_own() -> None:
+    level = {f"modelprint.{u}": i for i, floor in enumerate(FLOORS) for u in floor.split()}
+    edges, where = graph(folder, faces=True)
+    missing = sorted(u for u in edges if u != "modelprint" and u not in level)
+    assert not missing, f"give these a floor in FLOORS (and the README): {missing}"
+    upward = [
+        f"{a} (floor {level[a]}) -> {b} (floor {level[b]}): {where[(a, b)][:2]}"
+        for a in edges
+        for b in edges[a]
+        if a != "modelprint" and level[b] > level[a]
+    ]
+    assert not upward, "\n".join(upward)
 
 
 def test_the_check_sees_a_circle() -> None:

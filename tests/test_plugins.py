@@ -5,6 +5,7 @@ local worker processes build the plugin's architecture."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,12 +80,17 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     get_reusable_executor().shutdown(wait=True)
 
 
-def test_a_plugin_extends_the_cli_and_the_local_workers(plugin: Path, tmp_path: Path) -> None:
+def test_a_plugin_extends_the_cli_and_the_local_workers(
+    plugin: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     runner = CliRunner()
-    listed = runner.invoke(app, ["list", "all"])
+    with caplog.at_level(logging.WARNING, logger="modelprint.registry"):
+        listed = runner.invoke(app, ["list", "all"])
     assert listed.exit_code == 0, listed.output
     assert "plug-mlp" in listed.output and "plug-akh" in listed.output and "plug-zoo" in listed.output
     assert "broken-zoo" not in listed.output  # a plugin that fails to load is left out, not fatal
+    failed = [r.getMessage() for r in caplog.records if "broken-zoo" in r.getMessage()]
+    assert len(failed) == 1 and "failed to load" in failed[0]  # said once, in one line
     home = ["--home", str(tmp_path / "home")]
     built = runner.invoke(app, ["zoo", "build", "plug-zoo", "--jobs", "2", *home])  # local worker processes
     assert built.exit_code == 0, built.output

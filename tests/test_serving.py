@@ -313,6 +313,9 @@ def test_server_rejects_bad_requests_with_json_errors() -> None:
             (b'{"shape": [1, 1, 8], "data": []}', {"Content-Type": "application/json"}, 400, "shape"),
             (b"nonsense", {"Content-Type": "application/json"}, 400, "not valid JSON"),
             (json.dumps({"shape": [1, 1, 8, 8], "data": [float("nan")] * 64}).encode(), {}, 400, "NaN"),
+            # a number no float holds, and booleans for a shape: 400 with a reason, not a dropped connection
+            (b'{"shape": [1, 1, 8, 8], "data": [' + b"9" * 320 + b",0" * 63 + b"]}", {}, 400, None),
+            (json.dumps({"shape": [True, 1, 8, 8], "data": [0.5] * 64}).encode(), {}, 400, "four integers"),
         ]
         for body, hdrs, status, message in cases:
             response = c.post("/v1/predict", content=body, headers=hdrs)

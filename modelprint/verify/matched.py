@@ -82,8 +82,13 @@ def matched_set(
         root = parse_lineage(victim)[0]
     except LineageError as exc:
         raise ValueError(f"{victim!r} is not a zoo lineage ({exc})") from None
-    if root.name != "train" or len(root.args) < 3:
+    args, kwargs = list(root.args), dict(root.kwargs)
+    for position, key in enumerate(("arch", "dataset", "seed")):  # train(X,ds,seed=3) names them
+        if len(args) == position and key in kwargs:
+            args.append(kwargs.pop(key))
+    if root.name != "train" or len(args) < 3:
         raise ValueError(f"the victim {victim!r} does not start with a train step: no recipe to copy")
+    root = Step(root.name, tuple(args), tuple(kwargs.items()))
     return _matched(root, canonical(victim), None, archs=archs, per_arch=per_arch, recipe=recipe, name=name)
 
 
