@@ -11,11 +11,9 @@ import typer
 
 from modelprint.attacks.base import AttackContext
 from modelprint.bench.pipeline import build_preset, resolve_fingerprints, run_preset
-from modelprint.fingerprints.base import Fingerprint
 from modelprint.gan import GanSpec, GanStore
 from modelprint.registry import UnknownNameError
 from modelprint.report.build import preset_pairs, summary_json
-from modelprint.results import ResultsDB
 from modelprint.threats import parse_threats
 from modelprint.workspace import Workspace
 from modelprint.zoo.executors import make_executor
@@ -113,18 +111,6 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def combo_fingerprints(limit: int | None, *, budget: int | None = None) -> list[Fingerprint]:
-    """Every compatible QuRD combination, or a seeded random sample of ``limit`` of them."""
-    import random
-
-    from modelprint.fingerprints.combos import compatible_combos, make_combo
-
-    chosen = compatible_combos()
-    if limit is not None and limit < len(chosen):
-        chosen = sorted(random.Random(0).sample(chosen, limit), key=lambda c: c.name)
-    return [make_combo(c, budget=budget or 100) for c in chosen]
-
-
 MAX_SEEDS = 1000
 """The most seeds one run takes (a range like 0-99999999999 would otherwise be expanded in memory)."""
 
@@ -220,7 +206,7 @@ def zoo_show(
     tree: Annotated[bool, typer.Option(help="Print every model in its lineage tree.")] = True,
 ) -> None:
     """PRESET's lineage tree with each model's accuracy and fidelity, then per-task means."""
-    from modelprint.zoo.summary import format_summary, zoo_summary
+    from modelprint.zoo.summary import format_summary, format_tree, zoo_summary
 
     try:
         p = resolve_preset(preset, dataset, recipe)
@@ -228,16 +214,7 @@ def zoo_show(
         raise _fail(str(exc)) from None
     store = Workspace.at(home).store
     if tree:
-        for lin in p.lineages():
-            depth = lin.count("->")
-            if store.is_valid(lin):
-                card = store.card(lin)
-                fid = f"  fidelity {card.fidelity:.3f}" if card.fidelity is not None else ""
-                info = f"acc {card.accuracy:.3f}{fid}  [{card.arch}]"
-            else:
-                info = "(not built)"
-            typer.echo(f"{'  ' * depth}{lin.split('->')[-1] if depth else lin}  {info}")
-        typer.echo("")
+        typer.echo(format_tree(p, store) + "\n")
     typer.echo(format_summary(zoo_summary(p, store)))
 
 
@@ -301,7 +278,9 @@ def bench_run(
         threats = parse_threats(threat or [])
         fps = resolve_fingerprints(fingerprint or [], budget=budget)
         if combos:
-            fps += combo_fingerprints(max_combos, budget=budget)
+            from modelprint.fingerprints.combos import sample_combos
+
+            fps += sample_combos(max_combos, budget=budget)
         if not fps:
             raise ValueError("name at least one fingerprint (-f NAME) or pass --combos")
         ex = make_executor(executor, n_jobs=jobs, scheduler=scheduler)
@@ -359,10 +338,7 @@ def bench_detect(
     """Stealthiness (docs/query-detectors.md): the fraction of each fingerprint's queries that query
     detectors, fitted on each victim as deployed, flag when mixed with as many clean test images (MFUE
     protocol)."""
-    from tqdm.auto import tqdm
-
-    from modelprint.attacks import AttackContext
-    from modelprint.bench.detection import run_detection
+    from modelprint.bench.pipeline import detect_preset
     from modelprint.report.detection import detection_matrix, format_detection_matrix
     from modelprint.threats.detection import parse_query_detector
 
@@ -379,29 +355,18 @@ def bench_detect(
     ws = Workspace.at(home)
     seed_list = parse_seeds(seeds)
     try:
-        build_preset(p, ws, data_root=data_root, executor=ex)
-        ctx = AttackContext(p.dataset, data_root=data_root)
-        total = len(fps) * len(seed_list) * len(p.victims) * len(detectors)
-        with ResultsDB(ws.results_path) as db, tqdm(total=total, desc="detect", unit="cell") as bar:
-            stats = run_detection(
-                p, fps, seed_list, detectors, store=ws.store, results=db, keys=ws.keys, ctx=ctx,
-                executor=ex, on_cell=bar.update,
-            )  # fmt: skip
-            labels = {fp.name for fp in fps}
-            found = [r for r in db.detections(preset=p.name) if r.fingerprint in labels]
-            scored = bool(db.records(pairs=preset_pairs(p)))
+        done = detect_preset(p, fps, seed_list, detectors, ws, data_root=data_root, executor=ex)
     finally:
         ex.close()
+    stats = done.stats
     typer.echo(
         f"detection rates: {stats.measured} new, {stats.skipped} cached, {stats.keys_generated} keys made "
         f"({stats.seconds:.1f}s)"
     )
-    if report and scored:
+    if report and done.scored:
         _write_report(ws, p, None, None)
-    else:
-        matrix = detection_matrix(r for r in found if r.detector in {d.label for d in detectors})
-        if matrix is not None:
-            typer.echo(format_detection_matrix(matrix))
+    elif (matrix := detection_matrix(done.rates)) is not None:
+        typer.echo(format_detection_matrix(matrix))
 
 
 @app.command("report")
@@ -834,26 +799,21 @@ def results_export(
     home: HomeOpt = None,
 ) -> None:
     """One row per victim, suspect, scheme, seed and threat (columns: `modelprint.results.export`)."""
-    from modelprint.results.export import FORMATS, export_rows, write_export
+    from modelprint.results.export import FORMATS, export_rows, stored_records, write_export
 
     ws = Workspace.at(home)
     try:
         if fmt not in FORMATS:
             raise ValueError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
-        if not ws.results_path.is_file():
-            raise ValueError(f"no results in {ws.home}: run `modelprint bench run PRESET -f NAME` first")
-        with ResultsDB(ws.results_path) as db:
-            records = db.records()
-        if preset is not None:
-            wanted = set(preset_pairs(resolve_preset(preset)))
-            records = [r for r in records if (r.victim, r.suspect) in wanted]
-        text = write_export(export_rows(records), fmt, out)
+        pairs = preset_pairs(resolve_preset(preset)) if preset is not None else None
+        rows = export_rows(stored_records(ws.results_path, pairs))
+        text = write_export(rows, fmt, out)
     except (UnknownNameError, ValueError, OSError) as exc:
         raise _fail(_one_line(exc)) from None
     if text is not None:
         typer.echo(text, nl=False)
     else:
-        typer.echo(f"{len(records)} rows written to {out}", err=True)
+        typer.echo(f"{len(rows)} rows written to {out}", err=True)
 
 
 def main() -> None:

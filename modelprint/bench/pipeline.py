@@ -11,10 +11,12 @@ from tqdm.auto import tqdm
 import modelprint.attacks
 import modelprint.fingerprints  # noqa: F401  (registers the fingerprints)
 from modelprint.attacks import AttackContext
+from modelprint.bench.detection import DetectionStats, run_detection
 from modelprint.bench.runner import RunStats, run_benchmark
 from modelprint.fingerprints.base import Fingerprint, parse_fingerprint
-from modelprint.results import ResultsDB
+from modelprint.results import DetectionRecord, ResultsDB
 from modelprint.threats import Threat
+from modelprint.threats.detection import QueryDetector
 from modelprint.types import Output
 from modelprint.workspace import Workspace
 from modelprint.zoo.builder import BuildReport, build_zoo, closure
@@ -100,3 +102,45 @@ def run_preset(
             threats=threats,
         )
     return PresetRun(build, stats)
+
+
+@dataclass
+class PresetDetection:
+    """What ``bench detect`` did: the zoo build, the detection stats, the stored rates of this run's schemes
+    and detectors, and whether the preset's pairs have scores (so a full report can be written)."""
+
+    build: BuildReport
+    stats: DetectionStats
+    rates: list[DetectionRecord]
+    scored: bool
+
+
+def detect_preset(
+    preset: Preset,
+    fingerprints: Sequence[Fingerprint],
+    seeds: Sequence[int],
+    detectors: Sequence[QueryDetector],
+    ws: Workspace,
+    *,
+    data_root: str | None = None,
+    progress: bool = True,
+    executor: Executor | None = None,
+) -> PresetDetection:
+    """Build (or reuse) the zoo, then store how many of each key's queries every detector flags
+    (:func:`~modelprint.bench.detection.run_detection`, docs/query-detectors.md); resumes where it stopped."""
+    build = build_preset(preset, ws, data_root=data_root, progress=progress, executor=executor)
+    ctx = AttackContext(preset.dataset, data_root=data_root)
+    total = len(fingerprints) * len(seeds) * len(preset.victims) * len(detectors)
+    with (
+        ResultsDB(ws.results_path) as db,
+        tqdm(total=total, desc="detect", unit="cell", disable=not progress) as bar,
+    ):
+        stats = run_detection(
+            preset, fingerprints, seeds, detectors, store=ws.store, results=db, keys=ws.keys, ctx=ctx,
+            executor=executor, on_cell=bar.update,
+        )  # fmt: skip
+        labels, names = {fp.name for fp in fingerprints}, {d.label for d in detectors}
+        stored = db.detections(preset=preset.name)
+        rates = [r for r in stored if r.fingerprint in labels and r.detector in names]
+        scored = bool(db.records(pairs=[(p.victim, p.suspect) for p in preset.pairs()]))
+    return PresetDetection(build, stats, rates, scored)

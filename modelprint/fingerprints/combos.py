@@ -18,6 +18,7 @@ combos over a 35-model zoo fit in one benchmark run on two CPU cores."""
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -183,3 +184,12 @@ def make_combo(
     if access is not None:
         require(access, representation.needs, who=c.name)
     return Fingerprint(c.name, Seeded(sampler, seeds), representation, detector, budget)
+
+
+def sample_combos(limit: int | None, *, budget: int | None = None) -> list[Fingerprint]:
+    """Every compatible combination as a fingerprint, or a seeded random sample of ``limit`` of them (the
+    same sample on every run, sorted by name)."""
+    chosen = compatible_combos()
+    if limit is not None and limit < len(chosen):
+        chosen = sorted(random.Random(0).sample(chosen, limit), key=lambda c: c.name)
+    return [make_combo(c, budget=budget or 100) for c in chosen]

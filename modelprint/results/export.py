@@ -14,10 +14,10 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from modelprint.results.db import ScoreRecord
+from modelprint.results.db import ResultsDB, ScoreRecord
 from modelprint.types import JSONValue, atomic_write_text
 from modelprint.zoo.families import family_of
 from modelprint.zoo.lineage import LineageError
@@ -34,6 +34,19 @@ def _family(victim: str, suspect: str) -> str:
         return family_of(victim, suspect)
     except (LineageError, KeyError, ValueError):
         return "other"
+
+
+def stored_records(results_path: Path, pairs: Iterable[tuple[str, str]] | None = None) -> list[ScoreRecord]:
+    """Every row of the results database at ``results_path`` (only those of ``pairs`` when given)."""
+    if not results_path.is_file():
+        home = results_path.parent
+        raise ValueError(f"no results in {home}: run `modelprint bench run PRESET -f NAME` first")
+    with ResultsDB(results_path) as db:
+        records = db.records()
+    if pairs is None:
+        return records
+    wanted = set(pairs)
+    return [r for r in records if (r.victim, r.suspect) in wanted]
 
 
 def export_rows(records: Sequence[ScoreRecord]) -> list[dict[str, JSONValue]]:
@@ -80,4 +93,4 @@ def write_export(rows: list[dict[str, JSONValue]], fmt: str, out: Path | None) -
     return None
 
 
-__all__ = ["COLUMNS", "FORMATS", "export_rows", "write_export"]
+__all__ = ["COLUMNS", "FORMATS", "export_rows", "stored_records", "write_export"]

@@ -55,3 +55,19 @@ def format_summary(rows: list[TaskStats]) -> str:
         fid = f"{r.fidelity:8.3f}" if r.fidelity is not None else f"{'-':>8}"
         lines.append(f"{r.task:<{width}} {r.count:>6} {r.built:>5} {r.accuracy:8.3f} {fid} {r.seconds:8.1f}")
     return "\n".join(lines)
+
+
+def format_tree(preset: Preset, store: ModelStore) -> str:
+    """Every model of ``preset`` in its lineage tree (one line each, indented by depth), with its accuracy,
+    fidelity and architecture, or ``(not built)``."""
+    lines = []
+    for lin in preset.lineages():
+        depth = lin.count("->")
+        if store.is_valid(lin):
+            card = store.card(lin)
+            fid = f"  fidelity {card.fidelity:.3f}" if card.fidelity is not None else ""
+            info = f"acc {card.accuracy:.3f}{fid}  [{card.arch}]"
+        else:
+            info = "(not built)"
+        lines.append(f"{'  ' * depth}{lin.split('->')[-1] if depth else lin}  {info}")
+    return "\n".join(lines)
