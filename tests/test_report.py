@@ -264,3 +264,13 @@ def test_per_architecture_tables_split_attacks_by_the_architecture_they_build():
         "ROC AUC per attack and architecture",
         "ARUC per attack and architecture",
     ]
+
+
+def test_roc_curves_of_many_schemes_are_told_apart() -> None:
+    """Up to ten schemes keep matplotlib's default colours; sixteen (tiny's named schemes) get sixteen
+    different colours, and forty still differ in colour or line style."""
+    from modelprint.report.html import curve_styles
+
+    assert len(set(curve_styles(16))) == 16 and len({c for c, _ in curve_styles(16)}) == 16
+    assert len(set(curve_styles(40))) == 40
+    assert {s for _, s in curve_styles(10)} == {"-"}

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
@@ -78,6 +79,17 @@ def _render_fig(fig: Figure) -> str:
         fig.clear()
 
 
+_LINE_STYLES = ("-", "--", "-.", ":")
+
+
+def curve_styles(n: int) -> list[tuple[tuple[float, ...], str]]:
+    """``n`` distinct (colour, line style) pairs: matplotlib's ten default colours up to ten curves, its
+    twenty paired ones beyond, and line styles in turn once those run out."""
+    colours = matplotlib.colormaps["tab10" if n <= 10 else "tab20"].colors  # type: ignore[attr-defined]
+    k = len(colours)
+    return [(colours[i % k], _LINE_STYLES[(i // k) % len(_LINE_STYLES)]) for i in range(n)]
+
+
 def _roc_plot(rows: Sequence[ScoreRow], fingerprints: Sequence[str], fpr: float) -> _Plot:
     fig = Figure(figsize=(6.4, 5.6), layout="constrained")
     ax = fig.add_subplot()
@@ -86,7 +98,7 @@ def _roc_plot(rows: Sequence[ScoreRow], fingerprints: Sequence[str], fpr: float)
     by_fp: dict[str, list[ScoreRow]] = {}
     for r in rows:
         by_fp.setdefault(r.fingerprint, []).append(r)
-    for name in fingerprints:
+    for name, (colour, style) in zip(fingerprints, curve_styles(len(fingerprints)), strict=True):
         fp_rows = by_fp[name]
         y = np.array([bool(r.positive) for r in fp_rows])
         s = np.array([float(r.score) for r in fp_rows])
@@ -94,7 +106,8 @@ def _roc_plot(rows: Sequence[ScoreRow], fingerprints: Sequence[str], fpr: float)
             logger.info("ROC plot: %s has only one class of suspects, no curve drawn", name)
             continue
         fprs, tprs, _ = roc_curve(y, s)
-        ax.plot(fprs, tprs, linewidth=1.6, label=f"{_mpl_text(name)} (pooled AUC {roc_auc(y, s):.3f})")
+        label = f"{_mpl_text(name)} (pooled AUC {roc_auc(y, s):.3f})"
+        ax.plot(fprs, tprs, color=colour, linestyle=style, linewidth=1.6, label=label)
     ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), xlabel="false positive rate", ylabel="true positive rate")
     ax.set_title("ROC curves (all seeds pooled)")
     ax.grid(alpha=0.3)
