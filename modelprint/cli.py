@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import torch
 import typer
@@ -13,15 +13,12 @@ from modelprint.attacks.base import AttackContext
 from modelprint.bench.pipeline import build_preset, resolve_fingerprints, run_preset
 from modelprint.gan import GanSpec, GanStore
 from modelprint.registry import UnknownNameError
-from modelprint.report.build import preset_pairs, summary_json
+from modelprint.report.build import summary_json
 from modelprint.threats import parse_threats
 from modelprint.workspace import Workspace
 from modelprint.zoo.executors import make_executor
 from modelprint.zoo.preset_files import resolve_preset
 from modelprint.zoo.presets import PRESETS, Preset
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(
     help="Fingerprint image classifiers and benchmark fingerprinting schemes.", no_args_is_help=True
@@ -805,7 +802,7 @@ def results_export(
     try:
         if fmt not in FORMATS:
             raise ValueError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
-        pairs = preset_pairs(resolve_preset(preset)) if preset is not None else None
+        pairs = resolve_preset(preset).pair_ids() if preset is not None else None
         rows = export_rows(stored_records(ws.results_path, pairs))
         text = write_export(rows, fmt, out)
     except (UnknownNameError, ValueError, OSError) as exc:

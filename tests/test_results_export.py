@@ -86,7 +86,7 @@ def test_a_presets_results_are_read_by_its_pairs_not_by_the_tag_of_who_scored_th
     with ResultsDB(tmp_path / "r.sqlite") as db:
         db.add_many(rows)
         assert db.records(preset="mine") == []  # by the tag: nothing, though two pairs are scored
-        got = db.records(preset="mine", pairs=[(q.victim, q.suspect) for q in mine.pairs()])
+        got = db.records(preset="mine", pairs=mine.pair_ids())
     assert sorted(r.suspect for r in got) == sorted([a, b])
 
 

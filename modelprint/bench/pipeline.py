@@ -142,5 +142,5 @@ def detect_preset(
         labels, names = {fp.name for fp in fingerprints}, {d.label for d in detectors}
         stored = db.detections(preset=preset.name)
         rates = [r for r in stored if r.fingerprint in labels and r.detector in names]
-        scored = bool(db.records(pairs=[(p.victim, p.suspect) for p in preset.pairs()]))
+        scored = bool(db.records(pairs=preset.pair_ids()))
     return PresetDetection(build, stats, rates, scored)

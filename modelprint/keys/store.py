@@ -104,14 +104,14 @@ class KeyStore:
         return KeyMaker(models.load(victim), ctx.split(seed_split), seed, pool_for=pool_for)
 
     def key_for(
-        self, fp: Fingerprint, victim: str, seed: int, maker: KeyMaker | Callable[[], KeyMaker]
+        self, fp: Fingerprint, victim: str, seed: int, maker: Callable[[], KeyMaker]
     ) -> tuple[Key, float | None]:
-        """The key of (``fp``, ``victim``, ``seed``): loaded when stored, otherwise made by ``maker`` (or by
-        the maker it returns, created only when needed) and saved. Also returns the seconds making it took
-        (``None`` when loaded)."""
+        """The key of (``fp``, ``victim``, ``seed``): loaded when stored, otherwise made by the
+        :class:`KeyMaker` that ``maker`` returns (called only then) and saved. Also returns the seconds making
+        it took (``None`` when loaded)."""
         if self.has(fp, victim, seed):
             return self.load(fp, victim, seed), None
         t0 = time.perf_counter()
-        key = (maker if isinstance(maker, KeyMaker) else maker()).make(fp)
+        key = maker().make(fp)
         self.save(fp, victim, seed, key)
         return key, time.perf_counter() - t0

@@ -32,7 +32,6 @@ __all__ = [
     "ReportInputs",
     "Section",
     "build_report",
-    "preset_pairs",
     "register_section",
     "summary_json",
 ]
@@ -50,15 +49,10 @@ class BuiltReport:
     text: list[str]
 
 
-def preset_pairs(preset: Preset) -> list[tuple[str, str]]:
-    """The (victim, suspect) pairs of ``preset``: its results are read by these, whoever scored them."""
-    return [(p.victim, p.suspect) for p in preset.pairs()]
-
-
 def _records(
     db: ResultsDB, preset: str | None, resolved: Preset | None, fingerprints: Sequence[str] | None
 ) -> list[ScoreRecord]:
-    pairs = None if resolved is None else preset_pairs(resolved)
+    pairs = None if resolved is None else resolved.pair_ids()
     records = db.records(preset=preset, fingerprints=fingerprints, pairs=pairs)
     return complete_cells(records, pairs) if pairs is not None else records
 

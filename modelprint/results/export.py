@@ -42,11 +42,7 @@ def stored_records(results_path: Path, pairs: Iterable[tuple[str, str]] | None =
         home = results_path.parent
         raise ValueError(f"no results in {home}: run `modelprint bench run PRESET -f NAME` first")
     with ResultsDB(results_path) as db:
-        records = db.records()
-    if pairs is None:
-        return records
-    wanted = set(pairs)
-    return [r for r in records if (r.victim, r.suspect) in wanted]
+        return db.records(pairs=None if pairs is None else list(pairs))
 
 
 def export_rows(records: Sequence[ScoreRecord]) -> list[dict[str, JSONValue]]:

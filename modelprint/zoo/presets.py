@@ -29,6 +29,11 @@ class Preset:
             seen.setdefault(canonical(lin), None)
         return list(seen)
 
+    def pair_ids(self) -> list[tuple[str, str]]:
+        """The (victim, suspect) lineage ids of :meth:`pairs`: a preset's results are read by these,
+        whichever preset scored them."""
+        return [(p.victim, p.suspect) for p in self.pairs()]
+
     def pairs(self) -> list[Pair]:
         """(victim, suspect) pairs, the victim against itself included (QuRD's ``same`` task)."""
         out: list[Pair] = []
